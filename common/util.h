@@ -1,0 +1,26 @@
+/*
+ * util.h: small helpers shared by echod and echoload: allocation wrappers
+ * that treat running out of memory as fatal (as tmux does), and clocks.
+ */
+#ifndef ECHOLOAD_UTIL_H
+#define ECHOLOAD_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define nitems(a) (sizeof(a) / sizeof((a)[0]))
+
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xrealloc(void *, size_t);
+char	*xstrdup(const char *);
+int	 xasprintf(char **, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+/* Monotonic clock in microseconds and nanoseconds. */
+uint64_t	 now_us(void);
+uint64_t	 now_ns(void);
+/* Wall clock in microseconds since the epoch. */
+uint64_t	 wall_us(void);
+
+#endif
