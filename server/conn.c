@@ -1,0 +1,350 @@
+/*
+ * conn.c: plain (non-TLS) connections and the three modes. This is the hot
+ * path. A connection waits on one persistent event; a readable socket is
+ * read once into the worker's shared buffer and, in echo mode, written
+ * straight back, so the usual request costs one read and one write and no
+ * copy. Only what the socket does not take is copied into the connection's
+ * own evbuffer, and when that passes max_buffer the connection stops reading
+ * until it drains (backpressure): a client that never reads cannot make
+ * echod grow.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "conn.h"
+#include "log.h"
+#include "server.h"
+#include "util.h"
+#include "worker.h"
+
+/*
+ * RFC 864 character generator: lines of 72 printable characters, each line
+ * starting one character further into the 95 printable ASCII characters,
+ * ended by CRLF. The pattern repeats every 95 lines; it is stored with one
+ * write's worth of overlap so that any offset can be sent without wrapping.
+ */
+#define CHARGEN_LINE	72
+#define CHARGEN_PERIOD	(95 * (CHARGEN_LINE + 2))
+#define CHARGEN_CHUNK	(64 * 1024)
+
+static char	chargen_pattern[CHARGEN_PERIOD + CHARGEN_CHUNK];
+
+static void	conn_cb(evutil_socket_t, short, void *);
+
+void
+conn_init(void)
+{
+	size_t	i, line, col, len = 0;
+
+	for (line = 0; line < 95; line++) {
+		for (col = 0; col < CHARGEN_LINE; col++)
+			chargen_pattern[len++] = (char)(' ' +
+			    (line + col) % 95);
+		chargen_pattern[len++] = '\r';
+		chargen_pattern[len++] = '\n';
+	}
+	for (i = 0; len < sizeof(chargen_pattern); i++)
+		chargen_pattern[len++] = chargen_pattern[i];
+}
+
+const char *
+close_reason_name(enum close_reason reason)
+{
+	switch (reason) {
+	case CLOSE_CLIENT:
+		return "client closed";
+	case CLOSE_IDLE:
+		return "idle timeout";
+	case CLOSE_ERROR:
+		return "error";
+	case CLOSE_SHUTDOWN:
+		return "shutdown";
+	case CLOSE_HANDSHAKE:
+		return "handshake failed";
+	}
+	return "?";
+}
+
+static size_t
+pending(const struct conn *c)
+{
+	return c->out == NULL ? 0 : evbuffer_get_length(c->out);
+}
+
+static void
+access_record(struct conn *c, enum close_reason reason)
+{
+	struct access_rec	rec;
+	uint64_t		now = now_us();
+
+	rec.duration_us = now - c->start_us;
+	rec.start_wall_us = wall_us() - rec.duration_us;
+	rec.listener = c->listener->name;
+	rec.peer = &c->peer.sa;
+	rec.bytes_in = c->bytes_in;
+	rec.bytes_out = c->bytes_out;
+	rec.reason = close_reason_name(reason);
+	rec.tls_version = NULL;
+	rec.tls_cipher = NULL;
+	accesslog_record(&rec);
+}
+
+void
+conn_free(struct conn *c, enum close_reason reason)
+{
+	struct worker	*w = c->worker;
+	struct listener	*l = c->listener;
+
+	event_del(&c->ev);
+	close(c->fd);
+	if (c->out != NULL)
+		evbuffer_free(c->out);
+	if (reason == CLOSE_IDLE)
+		counter_add(&w->stats.timed_out, 1);
+	else if (reason == CLOSE_ERROR)
+		counter_add(&w->stats.errors, 1);
+	counter_sub(&w->stats.conns_open, 1);
+	atomic_fetch_add_explicit(&l->stats.closed, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&l->stats.bytes_in, c->bytes_in,
+	    memory_order_relaxed);
+	atomic_fetch_add_explicit(&l->stats.bytes_out, c->bytes_out,
+	    memory_order_relaxed);
+	if (accesslog_enabled())
+		access_record(c, reason);
+	LIST_REMOVE(c, entry);
+	w->nconns--;
+	free(c);
+	listener_unref(l);
+	server_conn_closed();
+	worker_conn_gone(w);
+}
+
+/* Wait for what the connection needs now; re-arm only on a change. */
+static void
+conn_set_events(struct conn *c, short events)
+{
+	struct worker	*w = c->worker;
+
+	if (events == c->events)
+		return;
+	if (c->events != 0)
+		event_del(&c->ev);
+	event_assign(&c->ev, w->base, c->fd, events | EV_PERSIST, conn_cb, c);
+	if (event_add(&c->ev, w->idle_timeout) != 0)
+		log_warnx("worker %d: cannot watch a connection", w->id);
+	c->events = events;
+}
+
+static void
+conn_update(struct conn *c)
+{
+	struct worker	*w = c->worker;
+	size_t		 out = pending(c);
+	short		 events;
+
+	switch (c->listener->mode) {
+	case MODE_DISCARD:
+		events = EV_READ;
+		break;
+	case MODE_CHARGEN:
+		events = c->eof ? EV_WRITE : EV_READ | EV_WRITE;
+		break;
+	case MODE_ECHO:
+	default:
+		if (out == 0)
+			events = EV_READ;
+		else if (c->eof)
+			events = EV_WRITE;
+		else if (out > w->max_buffer) {
+			events = EV_WRITE;
+			if (c->events & EV_READ)
+				counter_add(&w->stats.backpressure, 1);
+		} else
+			events = EV_READ | EV_WRITE;
+		break;
+	}
+	conn_set_events(c, events);
+}
+
+static void
+count_out(struct conn *c, size_t n)
+{
+	c->bytes_out += n;
+	counter_add(&c->worker->stats.bytes_out, n);
+}
+
+/* Send buf back, keeping what the socket does not take. -1: freed. */
+static int
+conn_echo(struct conn *c, const char *buf, size_t len)
+{
+	ssize_t	n;
+
+	if (pending(c) == 0) {
+		n = write(c->fd, buf, len);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR) {
+				conn_free(c, CLOSE_ERROR);
+				return -1;
+			}
+			n = 0;
+		}
+		count_out(c, (size_t)n);
+		buf += n;
+		len -= (size_t)n;
+		if (len == 0)
+			return 0;
+	}
+	if (c->out == NULL && (c->out = evbuffer_new()) == NULL)
+		fatalx("out of memory for a connection buffer");
+	if (evbuffer_add(c->out, buf, len) != 0)
+		fatalx("out of memory for a connection buffer");
+	return 0;
+}
+
+static int
+conn_readable(struct conn *c)
+{
+	struct worker	*w = c->worker;
+	ssize_t		 n;
+
+	n = read(c->fd, w->scratch, w->scratch_len);
+	if (n > 0) {
+		c->bytes_in += (size_t)n;
+		counter_add(&w->stats.bytes_in, (uint64_t)n);
+		if (c->listener->mode == MODE_ECHO)
+			return conn_echo(c, w->scratch, (size_t)n);
+		return 0;
+	}
+	if (n == 0) {
+		c->eof = 1;
+		/* Half-close: what is still owed goes out first. */
+		if (c->listener->mode == MODE_CHARGEN || pending(c) > 0)
+			return 0;
+		conn_free(c, CLOSE_CLIENT);
+		return -1;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return 0;
+	conn_free(c, errno == ECONNRESET ? CLOSE_CLIENT : CLOSE_ERROR);
+	return -1;
+}
+
+static int
+conn_flush(struct conn *c)
+{
+	int	n;
+
+	n = evbuffer_write(c->out, c->fd);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return 0;
+		conn_free(c, errno == EPIPE || errno == ECONNRESET ?
+		    CLOSE_CLIENT : CLOSE_ERROR);
+		return -1;
+	}
+	count_out(c, (size_t)n);
+	if (c->eof && pending(c) == 0) {
+		conn_free(c, CLOSE_CLIENT);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+conn_chargen(struct conn *c)
+{
+	ssize_t	n;
+
+	n = write(c->fd, chargen_pattern + c->chargen_pos, CHARGEN_CHUNK);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return 0;
+		conn_free(c, errno == EPIPE || errno == ECONNRESET ?
+		    CLOSE_CLIENT : CLOSE_ERROR);
+		return -1;
+	}
+	count_out(c, (size_t)n);
+	c->chargen_pos = (uint16_t)((c->chargen_pos + (size_t)n) %
+	    CHARGEN_PERIOD);
+	return 0;
+}
+
+static void
+conn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)fd;
+	if (what & EV_TIMEOUT) {
+		conn_free(c, CLOSE_IDLE);
+		return;
+	}
+	if (what & EV_WRITE) {
+		if (c->listener->mode == MODE_CHARGEN) {
+			if (conn_chargen(c) != 0)
+				return;
+		} else if (pending(c) > 0 && conn_flush(c) != 0)
+			return;
+	}
+	if ((what & EV_READ) && conn_readable(c) != 0)
+		return;
+	conn_update(c);
+}
+
+void
+conn_start(struct worker *w, int fd, struct listener *l,
+    const struct sockaddr *peer, socklen_t peerlen)
+{
+	struct conn	*c;
+	int		 one = 1;
+
+	/* Replies go out at once, not after a delayed ACK. */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+		log_debug("TCP_NODELAY: %s", strerror(errno));
+	evutil_make_socket_nonblocking(fd);
+	c = xcalloc(1, sizeof(*c));
+	c->worker = w;
+	listener_ref(l);
+	c->listener = l;
+	c->fd = fd;
+	c->start_us = now_us();
+	if (peerlen > sizeof(c->peer))
+		peerlen = sizeof(c->peer);
+	memcpy(&c->peer, peer, peerlen);
+	LIST_INSERT_HEAD(&w->conns, c, entry);
+	w->nconns++;
+	counter_add(&w->stats.conns_open, 1);
+	counter_add(&w->stats.conns_total, 1);
+	conn_update(c);
+}
+
+void
+conn_drain_all(struct worker *w)
+{
+	struct conn	*c;
+
+	/* Graceful: connections finish on their own (or at the deadline,
+	 * when the main thread sends WMSG_CLOSE_ALL). */
+	LIST_FOREACH(c, &w->conns, entry)
+		c->draining = 1;
+}
+
+void
+conn_close_all(struct worker *w)
+{
+	struct conn	*c;
+
+	while ((c = LIST_FIRST(&w->conns)) != NULL)
+		conn_free(c, CLOSE_SHUTDOWN);
+}

@@ -1,0 +1,60 @@
+/*
+ * conn.h: one client connection on a worker: its socket, its pending output
+ * and its counters. Plain connections run on a single libevent event and the
+ * worker's shared read buffer, so an idle one costs little memory.
+ */
+#ifndef ECHOD_CONN_H
+#define ECHOD_CONN_H
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <stdint.h>
+
+#include <event2/event_struct.h>
+
+struct worker;
+struct listener;
+struct evbuffer;
+
+enum close_reason {
+	CLOSE_CLIENT,		/* client closed */
+	CLOSE_IDLE,		/* idle timeout */
+	CLOSE_ERROR,		/* socket or protocol error */
+	CLOSE_SHUTDOWN,		/* echod stopping */
+	CLOSE_HANDSHAKE,	/* TLS handshake failed or timed out */
+};
+
+union conn_addr {
+	struct sockaddr		sa;
+	struct sockaddr_in	sin;
+	struct sockaddr_in6	sin6;
+};
+
+struct conn {
+	struct event		 ev;
+	struct worker		*worker;
+	struct listener		*listener;
+	struct evbuffer		*out;		/* pending echo, lazily made */
+	uint64_t		 bytes_in;
+	uint64_t		 bytes_out;
+	uint64_t		 start_us;	/* monotonic */
+	LIST_ENTRY(conn)	 entry;
+	union conn_addr		 peer;
+	int			 fd;
+	short			 events;	/* what ev waits for */
+	uint16_t		 chargen_pos;
+	uint8_t			 eof;		/* client shut its write side */
+	uint8_t			 draining;
+};
+
+void	conn_init(void);
+void	conn_start(struct worker *, int fd, struct listener *,
+	    const struct sockaddr *, socklen_t);
+void	conn_drain_all(struct worker *);
+void	conn_close_all(struct worker *);
+/* Free a connection: closes the socket, counts, writes the access line. */
+void	conn_free(struct conn *, enum close_reason);
+const char *close_reason_name(enum close_reason);
+
+#endif

@@ -1,0 +1,431 @@
+/*
+ * listener.c: binding, accepting and admission. Sockets are bound at startup
+ * (possibly as root) and accepted on once the workers exist. Each socket is
+ * an lsock with one owner thread. Two things pause an lsock instead of
+ * letting it spin: reaching max_connections (resumed when a connection
+ * closes) and running out of file descriptors (EMFILE/ENFILE: retried on a
+ * short timer, since libevent's listener would otherwise wake up at once,
+ * forever, for the connection it cannot accept).
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "server.h"
+#include "tls.h"
+#include "util.h"
+#include "worker.h"
+
+#define EMFILE_RETRY_MS	100
+#define MAX_ADDRS	8
+
+static void	lsock_arm(struct lsock *);
+
+void
+listener_ref(struct listener *l)
+{
+	atomic_fetch_add_explicit(&l->refcnt, 1, memory_order_relaxed);
+}
+
+void
+listener_unref(struct listener *l)
+{
+	if (atomic_fetch_sub_explicit(&l->refcnt, 1,
+	    memory_order_acq_rel) != 1)
+		return;
+	if (l->tls_ctx != NULL)
+		tls_ctx_unref(l->tls_ctx);
+	free(l->name);
+	free(l->address);
+	free(l->socks);
+	free(l);
+}
+
+static int
+bind_one(const struct sockaddr_storage *ss, socklen_t len, int backlog,
+    int reuseport, char *err, size_t errlen)
+{
+	char	 where[ADDR_STRLEN];
+	int	 fd, one = 1, zero = 0;
+
+	addr_format((const struct sockaddr *)ss, where, sizeof(where));
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1) {
+		snprintf(err, errlen, "%s: socket: %s", where, strerror(errno));
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+		goto fail;
+#ifdef SO_REUSEPORT
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+	    sizeof(one)) != 0)
+		goto fail;
+#else
+	if (reuseport) {
+		errno = EOPNOTSUPP;
+		goto fail;
+	}
+#endif
+	/* "*" binds [::] for both families; a named v6 address only v6. */
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const void *)ss;
+		int v6only = !IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
+		    v6only ? &one : &zero, sizeof(one)) != 0)
+			goto fail;
+	}
+	if (bind(fd, (const struct sockaddr *)ss, len) != 0)
+		goto fail;
+	if (listen(fd, backlog) != 0)
+		goto fail;
+	return fd;
+fail:
+	snprintf(err, errlen, "%s: %s", where, strerror(errno));
+	close(fd);
+	return -1;
+}
+
+/* "*" means [::] with IPv4 mapped in, or 0.0.0.0 without IPv6. */
+static int
+resolve(const struct listen_conf *lc, struct sockaddr_storage *ss,
+    socklen_t *lens, char *err, size_t errlen)
+{
+	const char	*why;
+	int		 n, fd;
+
+	n = addr_resolve(&lc->spec, 1, ss, lens, MAX_ADDRS, &why);
+	if (n < 0) {
+		snprintf(err, errlen, "%s: %s", lc->address, why);
+		return -1;
+	}
+	if (lc->spec.wildcard) {
+		fd = socket(AF_INET6, SOCK_STREAM, 0);
+		if (fd == -1 && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)&ss[0];
+
+			memset(&ss[0], 0, sizeof(ss[0]));
+			sin->sin_family = AF_INET;
+			sin->sin_addr.s_addr = htonl(INADDR_ANY);
+			sin->sin_port = htons((uint16_t)lc->spec.port);
+			lens[0] = sizeof(*sin);
+		} else if (fd != -1)
+			close(fd);
+	}
+	return n;
+}
+
+struct listener *
+listener_bind(const struct listen_conf *lc, char *err, size_t errlen)
+{
+	struct sockaddr_storage	 ss[MAX_ADDRS];
+	socklen_t		 lens[MAX_ADDRS];
+	struct listener		*l;
+	int			 n, i, j, copies, fd;
+	socklen_t		 blen;
+
+	l = xcalloc(1, sizeof(*l));
+	atomic_init(&l->refcnt, 1);
+	l->name = xstrdup(lc->name);
+	l->address = xstrdup(lc->address);
+	l->mode = lc->mode;
+	l->tls = lc->tls;
+	l->backlog = lc->backlog;
+	l->reuseport = lc->reuseport;
+	if (lc->inherited_fd != -1) {
+		/* Socket activation: systemd bound it for us. */
+		l->socks = xcalloc(1, sizeof(*l->socks));
+		l->socks[0].fd = lc->inherited_fd;
+		l->socks[0].listener = l;
+		l->socks[0].worker_idx = -1;
+		l->nsocks = 1;
+		l->reuseport = 0;
+		evutil_make_socket_nonblocking(lc->inherited_fd);
+		evutil_make_socket_closeonexec(lc->inherited_fd);
+		goto bound;
+	}
+	if ((n = resolve(lc, ss, lens, err, errlen)) < 0)
+		goto fail;
+	copies = l->reuseport ? srv->nworkers : 1;
+	l->socks = xcalloc((size_t)(n * copies), sizeof(*l->socks));
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < copies; j++) {
+			fd = bind_one(&ss[i], lens[i], l->backlog, l->reuseport,
+			    err, errlen);
+			if (fd == -1)
+				goto fail;
+			/* A port 0 listener: the copies share the port. */
+			if (j == 0 && copies > 1 && addr_port(
+			    (struct sockaddr *)&ss[i]) == 0) {
+				blen = lens[i];
+				getsockname(fd, (struct sockaddr *)&ss[i], &blen);
+			}
+			l->socks[l->nsocks].fd = fd;
+			l->socks[l->nsocks].listener = l;
+			l->socks[l->nsocks].worker_idx = l->reuseport ? j : -1;
+			l->nsocks++;
+		}
+	}
+bound:
+	blen = sizeof(l->bound);
+	getsockname(l->socks[0].fd, (struct sockaddr *)&l->bound, &blen);
+	return l;
+fail:
+	for (i = 0; i < l->nsocks; i++)
+		close(l->socks[i].fd);
+	l->nsocks = 0;
+	listener_unref(l);
+	return NULL;
+}
+
+static struct worker *
+next_worker(void)
+{
+	struct worker	*w = srv->workers[srv->next_worker];
+
+	srv->next_worker = (srv->next_worker + 1) % srv->nworkers;
+	return w;
+}
+
+/* Main thread: hand the connection to a worker. */
+static void
+accept_main_cb(struct evconnlistener *evl, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct lsock	*ls = arg;
+
+	(void)evl;
+	if (!server_conn_admit(ls->listener)) {
+		close(fd);
+		listener_pause_all();
+		return;
+	}
+	worker_dispatch_conn(next_worker(), fd, ls->listener, sa,
+	    (socklen_t)salen);
+}
+
+/* Worker thread, reuseport: serve it here. */
+static void
+accept_worker_cb(struct evconnlistener *evl, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct lsock	*ls = arg;
+
+	(void)evl;
+	if (!server_conn_admit(ls->listener)) {
+		close(fd);
+		ls->paused_limit = 1;
+		lsock_arm(ls);
+		return;
+	}
+	if (ls->listener->tls)
+		tls_conn_start(ls->worker, fd, ls->listener, sa,
+		    (socklen_t)salen);
+	else
+		conn_start(ls->worker, fd, ls->listener, sa,
+		    (socklen_t)salen);
+}
+
+static void
+retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lsock	*ls = arg;
+
+	(void)fd;
+	(void)what;
+	ls->paused_emfile = 0;
+	lsock_arm(ls);
+}
+
+static void
+accept_error_cb(struct evconnlistener *evl, void *arg)
+{
+	struct lsock	*ls = arg;
+	struct timeval	 tv = { 0, EMFILE_RETRY_MS * 1000 };
+	int		 err = EVUTIL_SOCKET_ERROR();
+
+	(void)evl;
+	atomic_fetch_add_explicit(&ls->listener->stats.accept_errors, 1,
+	    memory_order_relaxed);
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS &&
+	    err != ENOMEM) {
+		log_debug("listener %s: accept: %s", ls->listener->name,
+		    strerror(err));
+		return;
+	}
+	if (!ls->paused_emfile)
+		log_warnx("listener %s: accept: %s; pausing %d ms",
+		    ls->listener->name, strerror(err), EMFILE_RETRY_MS);
+	ls->paused_emfile = 1;
+	lsock_arm(ls);
+	evtimer_add(ls->retry_timer, &tv);
+}
+
+/* Enable or disable the socket to match its pause flags. */
+static void
+lsock_arm(struct lsock *ls)
+{
+	if (ls->evl == NULL)
+		return;
+	if (ls->paused_emfile || ls->paused_limit)
+		evconnlistener_disable(ls->evl);
+	else
+		evconnlistener_enable(ls->evl);
+}
+
+static void
+lsock_start(struct lsock *ls)
+{
+	struct event_base	*base;
+
+	if (ls->worker_idx >= 0)
+		ls->worker = srv->workers[ls->worker_idx];
+	base = ls->worker != NULL ? ls->worker->base : srv->base;
+	ls->evl = evconnlistener_new(base, ls->worker != NULL ?
+	    accept_worker_cb : accept_main_cb, ls,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, ls->fd);
+	if (ls->evl == NULL)
+		fatalx("listener %s: cannot watch its socket",
+		    ls->listener->name);
+	evconnlistener_set_error_cb(ls->evl, accept_error_cb);
+	ls->retry_timer = evtimer_new(base, retry_cb, ls);
+	if (ls->retry_timer == NULL)
+		fatalx("listener %s: cannot make a timer", ls->listener->name);
+	if (ls->worker != NULL) {
+		struct worker *w = ls->worker;
+
+		w->reuse = xrealloc(w->reuse, sizeof(*w->reuse) *
+		    (size_t)(w->nreuse + 1));
+		w->reuse[w->nreuse++] = ls;
+	}
+	ls->paused_limit = srv->accept_paused;
+	lsock_arm(ls);
+}
+
+void
+listener_enable(struct listener *l)
+{
+	char	where[ADDR_STRLEN];
+	int	i;
+
+	for (i = 0; i < l->nsocks; i++)
+		lsock_start(&l->socks[i]);
+	addr_format((struct sockaddr *)&l->bound, where, sizeof(where));
+	log_info("listening on %s (%s, %s, %s%s)", where, l->name,
+	    mode_name(l->mode), l->tls ? "tls" : "plain",
+	    l->reuseport ? ", reuseport" : "");
+}
+
+static void
+lsock_stop(struct lsock *ls)
+{
+	if (ls->retry_timer != NULL) {
+		event_free(ls->retry_timer);
+		ls->retry_timer = NULL;
+	}
+	if (ls->evl != NULL) {
+		evconnlistener_free(ls->evl);	/* closes fd */
+		ls->evl = NULL;
+	} else if (ls->fd != -1)
+		close(ls->fd);
+	ls->fd = -1;
+}
+
+void
+listener_close(struct listener *l)
+{
+	int	i;
+
+	/* Reuseport sockets are closed by their workers (stop/free). */
+	for (i = 0; i < l->nsocks; i++) {
+		if (l->socks[i].worker_idx < 0)
+			lsock_stop(&l->socks[i]);
+	}
+}
+
+void
+listener_pause_all(void)
+{
+	struct listener	*l;
+	int		 i;
+
+	if (srv->accept_paused)
+		return;
+	srv->accept_paused = 1;
+	log_notice("max_connections (%llu) reached: not accepting",
+	    (unsigned long long)srv->conf->max_connections);
+	TAILQ_FOREACH(l, &srv->listeners, entry) {
+		for (i = 0; i < l->nsocks; i++) {
+			if (l->socks[i].worker != NULL)
+				continue;
+			l->socks[i].paused_limit = 1;
+			lsock_arm(&l->socks[i]);
+		}
+	}
+}
+
+void
+listener_resume_all(void)
+{
+	struct listener	*l;
+	int		 i;
+
+	if (srv->stopping)
+		return;
+	if (srv->accept_paused)
+		log_notice("below max_connections: accepting again");
+	srv->accept_paused = 0;
+	TAILQ_FOREACH(l, &srv->listeners, entry) {
+		for (i = 0; i < l->nsocks; i++) {
+			if (l->socks[i].worker != NULL)
+				continue;
+			l->socks[i].paused_limit = 0;
+			lsock_arm(&l->socks[i]);
+		}
+	}
+	for (i = 0; i < srv->nworkers; i++) {
+		if (srv->workers[i]->nreuse > 0)
+			worker_post(srv->workers[i], WMSG_RESUME_ACCEPT);
+	}
+}
+
+void
+listener_worker_stop(struct worker *w)
+{
+	int	i;
+
+	for (i = 0; i < w->nreuse; i++)
+		lsock_stop(w->reuse[i]);
+}
+
+void
+listener_worker_resume(struct worker *w)
+{
+	int	i;
+
+	for (i = 0; i < w->nreuse; i++) {
+		w->reuse[i]->paused_limit = 0;
+		lsock_arm(w->reuse[i]);
+	}
+}
+
+void
+listener_worker_free(struct worker *w)
+{
+	listener_worker_stop(w);
+	free(w->reuse);
+	w->reuse = NULL;
+	w->nreuse = 0;
+}

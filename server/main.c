@@ -1,0 +1,477 @@
+/*
+ * main.c: echod's entry point and main thread: the command line, the
+ * startup order of DESIGN.md, signals (as events on the main base, the only
+ * base that owns signals), the messages workers send to the main thread,
+ * and the orderly stop.
+ */
+#include <sys/types.h>
+#include <sys/resource.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "admin.h"
+#include "config.h"
+#include "conn.h"
+#include "daemon.h"
+#include "listener.h"
+#include "log.h"
+#include "server.h"
+#include "stats.h"
+#include "tls.h"
+#include "util.h"
+#include "worker.h"
+
+struct server	*srv;
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp, "usage: echod [-dfhtV] [-c file] [-l [mode@]address] "
+	    "[-s signal]\n"
+	    "  -c file     configuration file (default: built-in defaults)\n"
+	    "  -d          run as a daemon (detach)\n"
+	    "  -f          stay in the foreground, whatever the file says\n"
+	    "  -t          check the configuration and exit\n"
+	    "  -l address  add a listener, e.g. 127.0.0.1:7007, [::1]:7007,\n"
+	    "              *:7007 or discard@127.0.0.1:9009\n"
+	    "  -s signal   send reload, reopen, stop or quit to the running\n"
+	    "              echod named by the pid file, and exit\n"
+	    "  -V          print the version and exit\n"
+	    "  -h          print this help and exit\n");
+}
+
+void
+server_notify_main(enum main_msg msg)
+{
+	unsigned char	c = (unsigned char)msg;
+
+	/* The write end blocks: a worker-exit message must not be lost. */
+	while (write(srv->notify_wr, &c, 1) == -1 && errno == EINTR)
+		;
+}
+
+int
+server_conn_admit(struct listener *l)
+{
+	uint64_t	n;
+
+	n = atomic_fetch_add(&srv->conns_open, 1) + 1;
+	if (n > srv->conf->max_connections) {
+		atomic_fetch_sub(&srv->conns_open, 1);
+		atomic_fetch_add_explicit(&l->stats.refused, 1,
+		    memory_order_relaxed);
+		return 0;
+	}
+	atomic_fetch_add_explicit(&l->stats.accepted, 1,
+	    memory_order_relaxed);
+	/* At the limit: stop before the next one, not after refusing it. */
+	if (n == srv->conf->max_connections && pthread_self() ==
+	    srv->main_thread)
+		listener_pause_all();
+	return 1;
+}
+
+void
+server_conn_closed(void)
+{
+	uint64_t	prev;
+
+	prev = atomic_fetch_sub(&srv->conns_open, 1);
+	if (prev >= srv->conf->max_connections)
+		server_notify_main(MAIN_RESUME_ACCEPT);
+}
+
+static void
+stop_listeners(void)
+{
+	struct listener	*l;
+
+	TAILQ_FOREACH(l, &srv->listeners, entry)
+		listener_close(l);
+}
+
+static void
+close_all_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int	i;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_notice("shutdown_timeout passed: closing the remaining "
+	    "connections");
+	for (i = 0; i < srv->nworkers; i++)
+		worker_post(srv->workers[i], WMSG_CLOSE_ALL);
+}
+
+/* TERM, INT: close everything now. QUIT: drain within shutdown_timeout. */
+static void
+server_stop(int graceful)
+{
+	struct timeval	tv;
+	int		i;
+
+	if (srv->stopping == 2 || (srv->stopping == 1 && graceful))
+		return;
+	if (srv->stopping == 0)
+		stop_listeners();
+	if (graceful) {
+		srv->stopping = 1;
+		sd_notify_send("STOPPING=1");
+		log_notice("stopping gracefully (up to %.3f s)",
+		    (double)srv->conf->shutdown_timeout_us / 1e6);
+		for (i = 0; i < srv->nworkers; i++)
+			worker_post(srv->workers[i], WMSG_DRAIN);
+		tv.tv_sec = (time_t)(srv->conf->shutdown_timeout_us / 1000000);
+		tv.tv_usec = (suseconds_t)(srv->conf->shutdown_timeout_us %
+		    1000000);
+		srv->drain_timer = evtimer_new(srv->base, close_all_cb, NULL);
+		if (srv->drain_timer == NULL)
+			fatalx("cannot make the shutdown timer");
+		evtimer_add(srv->drain_timer, &tv);
+		return;
+	}
+	srv->stopping = 2;
+	log_notice("stopping");
+	sd_notify_send("STOPPING=1");
+	for (i = 0; i < srv->nworkers; i++)
+		worker_post(srv->workers[i], WMSG_CLOSE_ALL);
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		server_stop(0);
+		break;
+	case SIGQUIT:
+		server_stop(1);
+		break;
+	case SIGHUP:
+		log_notice("SIGHUP: reload is not available in this build");
+		break;
+	case SIGUSR1:
+		log_notice("reopening log files");
+		log_reopen();
+		break;
+	}
+}
+
+static void
+notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	unsigned char	buf[256];
+	ssize_t		n, i;
+
+	(void)what;
+	(void)arg;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < n; i++) {
+			switch (buf[i]) {
+			case MAIN_WORKER_EXITED:
+				if (--srv->workers_running == 0)
+					event_base_loopbreak(srv->base);
+				break;
+			case MAIN_RESUME_ACCEPT:
+				if (atomic_load(&srv->conns_open) <
+				    srv->conf->max_connections)
+					listener_resume_all();
+				break;
+			}
+		}
+	}
+}
+
+static void
+add_signal(int sig)
+{
+	struct event	*ev;
+
+	if (srv->nsignals >= (int)nitems(srv->signals))
+		fatalx("too many signals");
+	if ((ev = evsignal_new(srv->base, sig, signal_cb, NULL)) == NULL ||
+	    evsignal_add(ev, NULL) != 0)
+		fatalx("cannot watch signal %d", sig);
+	srv->signals[srv->nsignals++] = ev;
+}
+
+static struct config *
+load_config(const char *path, char **extra, int nextra)
+{
+	struct config	*conf;
+	char		 err[CONFIG_ERRLEN];
+	int		 i;
+
+	if (path != NULL) {
+		if ((conf = config_load(path, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "echod: %s\n", err);
+			return NULL;
+		}
+	} else
+		conf = config_new();
+	for (i = 0; i < nextra; i++) {
+		if (config_add_listener(conf, extra[i], err,
+		    sizeof(err)) != 0) {
+			fprintf(stderr, "echod: %s\n", err);
+			config_free(conf);
+			return NULL;
+		}
+	}
+	config_finish(conf);
+	return conf;
+}
+
+static int
+bind_listeners(void)
+{
+	struct listen_conf	*lc;
+	struct listener		*l;
+	char			 err[CONFIG_ERRLEN];
+
+	for (lc = srv->conf->listeners; lc != NULL; lc = lc->next) {
+		if ((l = listener_bind(lc, err, sizeof(err))) == NULL) {
+			if (lc->line > 0)
+				fprintf(stderr, "echod: %s:%d: listen %s: %s\n",
+				    srv->conf->path, lc->line, lc->name, err);
+			else
+				fprintf(stderr, "echod: listen %s: %s\n",
+				    lc->name, err);
+			return -1;
+		}
+		if (l->tls) {
+			tls_ctx_ref(srv->tls_ctx);
+			l->tls_ctx = srv->tls_ctx;
+		}
+		TAILQ_INSERT_TAIL(&srv->listeners, l, entry);
+	}
+	return 0;
+}
+
+static void
+make_notify_pipe(void)
+{
+	int	fds[2];
+
+	if (pipe(fds) != 0)
+		fatal("pipe");
+	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0 ||
+	    fcntl(fds[0], F_SETFD, FD_CLOEXEC) != 0 ||
+	    fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0)
+		fatal("fcntl");
+	srv->notify_rd = fds[0];
+	srv->notify_wr = fds[1];
+	srv->notify_ev = event_new(srv->base, srv->notify_rd,
+	    EV_READ | EV_PERSIST, notify_cb, NULL);
+	if (srv->notify_ev == NULL || event_add(srv->notify_ev, NULL) != 0)
+		fatalx("cannot watch the notify pipe");
+}
+
+static void
+start_workers(void)
+{
+	struct listener	*l;
+	int		 i;
+
+	srv->workers = xcalloc((size_t)srv->nworkers, sizeof(*srv->workers));
+	for (i = 0; i < srv->nworkers; i++)
+		srv->workers[i] = worker_new(i);
+	TAILQ_FOREACH(l, &srv->listeners, entry)
+		listener_enable(l);
+	for (i = 0; i < srv->nworkers; i++) {
+		if (worker_start(srv->workers[i]) != 0)
+			fatal("worker %d: cannot start thread", i);
+		srv->workers_running++;
+	}
+}
+
+static void
+server_free(void)
+{
+	struct listener	*l;
+	int		 i;
+
+	for (i = 0; i < srv->nworkers; i++)
+		worker_join_free(srv->workers[i]);
+	free(srv->workers);
+	srv->workers = NULL;
+	if (srv->tls_ctx != NULL)
+		tls_ctx_unref(srv->tls_ctx);
+	while ((l = TAILQ_FIRST(&srv->listeners)) != NULL) {
+		TAILQ_REMOVE(&srv->listeners, l, entry);
+		listener_close(l);
+		listener_unref(l);
+	}
+	for (i = 0; i < srv->nsignals; i++)
+		event_free(srv->signals[i]);
+	if (srv->drain_timer != NULL)
+		event_free(srv->drain_timer);
+	event_free(srv->notify_ev);
+	close(srv->notify_rd);
+	close(srv->notify_wr);
+	event_base_free(srv->base);
+	config_free(srv->conf);
+	free(srv);
+	srv = NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char	*path = NULL;
+	char		**extra = NULL;
+	char		 err[CONFIG_ERRLEN];
+	struct stats_total t;
+	const char	*signame = NULL;
+	int		 ch, nextra = 0, check = 0, foreground = 0;
+	int		 daemonize = 0;
+
+	while ((ch = getopt(argc, argv, "c:dfhl:s:tV")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'd':
+			daemonize = 1;
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case 's':
+			signame = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'l':
+			extra = xrealloc(extra, sizeof(*extra) *
+			    (size_t)(nextra + 1));
+			extra[nextra++] = optarg;
+			break;
+		case 't':
+			check = 1;
+			break;
+		case 'V':
+			printf("echod %s (libevent %s, %s)\n", ECHOLOAD_VERSION,
+			    event_get_version(), "OpenSSL");
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "echod: unexpected argument: %s\n",
+		    argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	srv = xcalloc(1, sizeof(*srv));
+	TAILQ_INIT(&srv->listeners);
+	srv->main_thread = pthread_self();
+	if ((srv->conf = load_config(path, extra, nextra)) == NULL) {
+		free(extra);
+		free(srv);
+		return 1;
+	}
+	free(extra);
+	if (signame != NULL) {
+		ch = daemon_signal(srv->conf, signame);
+		config_free(srv->conf);
+		free(srv);
+		return ch;
+	}
+	srv->tls_ctx = tls_ctx_load(srv->conf, err, sizeof(err));
+	if (srv->tls_ctx == NULL && err[0] != '\0') {
+		fprintf(stderr, "echod: %s\n", err);
+		config_free(srv->conf);
+		free(srv);
+		return 1;
+	}
+	if (check) {
+		if (srv->tls_ctx != NULL)
+			tls_ctx_unref(srv->tls_ctx);
+		printf("echod: %s: configuration OK\n",
+		    path != NULL ? path : "built-in defaults");
+		config_free(srv->conf);
+		free(srv);
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	srv->nworkers = config_workers(srv->conf);
+	srv->started_us = now_us();
+
+	if (sd_listen_fds_apply(srv->conf, err, sizeof(err)) != 0) {
+		fprintf(stderr, "echod: %s\n", err);
+		return 1;
+	}
+	if (log_open(&srv->conf->log, err, sizeof(err)) != 0) {
+		fprintf(stderr, "echod: %s\n", err);
+		return 1;
+	}
+	if (bind_listeners() != 0)
+		return 1;
+	if (admin_bind(srv->conf, err, sizeof(err)) != 0) {
+		fprintf(stderr, "echod: %s\n", err);
+		return 1;
+	}
+	if (!foreground && (daemonize || srv->conf->daemon))
+		daemon_detach();
+	if (srv->conf->pid_file != NULL &&
+	    pidfile_write(srv->conf->pid_file, err, sizeof(err)) != 0) {
+		fprintf(stderr, "echod: %s\n", err);
+		return 1;
+	}
+	if ((srv->conf->user != NULL || srv->conf->group != NULL) &&
+	    privdrop(srv->conf->user, srv->conf->group, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "echod: %s\n", err);
+		pidfile_remove();
+		return 1;
+	}
+	conn_init();
+	if (evthread_use_pthreads() != 0)
+		fatalx("libevent has no pthreads support");
+	if ((srv->base = event_base_new()) == NULL)
+		fatalx("cannot create the main event base");
+	log_start(srv->base);
+	make_notify_pipe();
+	add_signal(SIGTERM);
+	add_signal(SIGINT);
+	add_signal(SIGQUIT);
+	add_signal(SIGHUP);
+	add_signal(SIGUSR1);
+	start_workers();
+	if (admin_start(srv->base) != 0)
+		fatalx("cannot serve the admin endpoint");
+	daemon_ready();
+	sd_notify_send("READY=1");
+	log_notice("echod %s started: %d worker%s, libevent %s (%s)",
+	    ECHOLOAD_VERSION, srv->nworkers, srv->nworkers == 1 ? "" : "s",
+	    event_get_version(), event_base_get_method(srv->base));
+
+	event_base_dispatch(srv->base);
+
+	stats_sum(srv, &t);
+	log_notice("stopped after %.1f s", (double)(now_us() -
+	    srv->started_us) / 1e6);
+	stats_print_summary(srv);
+	admin_stop();
+	log_finish(srv->conf->shutdown_timeout_us);
+	server_free();
+	pidfile_remove();
+	libevent_global_shutdown();
+	return 0;
+}

@@ -1,0 +1,53 @@
+/*
+ * stats.c: adding up the per-worker and per-listener counters, for the
+ * summary printed at exit and for the admin endpoint.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "server.h"
+#include "stats.h"
+#include "worker.h"
+
+void
+stats_sum(struct server *s, struct stats_total *t)
+{
+	struct listener	*l;
+	int		 i;
+
+	memset(t, 0, sizeof(*t));
+	for (i = 0; i < s->nworkers && s->workers != NULL; i++) {
+		struct worker_stats *ws = &s->workers[i]->stats;
+
+		t->conns_open += counter_get(&ws->conns_open);
+		t->conns_total += counter_get(&ws->conns_total);
+		t->bytes_in += counter_get(&ws->bytes_in);
+		t->bytes_out += counter_get(&ws->bytes_out);
+		t->timed_out += counter_get(&ws->timed_out);
+		t->errors += counter_get(&ws->errors);
+		t->tls_handshakes += counter_get(&ws->tls_handshakes);
+		t->tls_handshake_failed +=
+		    counter_get(&ws->tls_handshake_failed);
+		t->tls_resumed += counter_get(&ws->tls_resumed);
+	}
+	TAILQ_FOREACH(l, &s->listeners, entry) {
+		t->refused += atomic_load(&l->stats.refused);
+		t->accept_errors += atomic_load(&l->stats.accept_errors);
+	}
+}
+
+void
+stats_print_summary(struct server *s)
+{
+	struct stats_total	t;
+
+	stats_sum(s, &t);
+	fprintf(stderr, "echod: stats: connections %llu, bytes in %llu, "
+	    "bytes out %llu, timed out %llu, errors %llu, refused %llu, "
+	    "accept errors %llu\n",
+	    (unsigned long long)t.conns_total,
+	    (unsigned long long)t.bytes_in, (unsigned long long)t.bytes_out,
+	    (unsigned long long)t.timed_out, (unsigned long long)t.errors,
+	    (unsigned long long)t.refused,
+	    (unsigned long long)t.accept_errors);
+}
