@@ -1,0 +1,908 @@
+/*
+ * logsink.c: one log file written only through POSIX aio_write.
+ *
+ * A sink owns its fd and a queue of chunks. Chunks hold whole lines only, so
+ * every write boundary (and therefore every rotation boundary) falls between
+ * lines. At most one aio_write is in flight per sink: that keeps lines in
+ * order on every system (on FreeBSD several kernel workers may run two
+ * writes of one file at once) and makes the glibc traps below manageable.
+ *
+ * Completions come back into the main event_base three ways, any of which
+ * is enough on its own: the request's SIGEV_SIGNAL (SIGUSR2, a libevent
+ * signal event), aio_error polling of what is in flight on every wake-up,
+ * and a safety timer that runs while a request is in flight. aio_return is
+ * called exactly once per request, right after aio_error stops saying
+ * EINPROGRESS (aio_return(3): "should be called only once for any given
+ * request").
+ *
+ * glibc facts this file relies on (glibc sysdeps/pthread/aio_misc.c,
+ * aio_notify.c, and the Linux kernel's signal code):
+ *  - aio is emulated with a pool of helper threads; requests are kept in a
+ *    list keyed by aio_fildes, and a new request for an fd that already has
+ *    one is queued behind it (__aio_enqueue_request, __aio_find_req_fd). So
+ *    an fd is never closed (and its number never reused) while a request on
+ *    it is in flight: reopen opens the new file first, swaps, and closes the
+ *    old fd only once its request is reaped; a request that cannot be
+ *    cancelled at exit keeps its fd and buffer alive (logsink_free).
+ *  - Writes go through pwrite(), retried with write() on ESPIPE (FIFOs and
+ *    sockets); with O_APPEND Linux pwrite() appends whatever the offset.
+ *  - __aio_notify(): when sending the completion signal fails, glibc
+ *    overwrites the request's result with -1 and the sigqueue errno even
+ *    though the write already happened. SIGUSR2 is a standard signal, and
+ *    the kernel never fails to queue one of those (a second one while one is
+ *    pending is merged, not refused), so this should not happen; if a
+ *    completed write still reports EAGAIN, the sink treats the result as
+ *    unknown and, for a regular file, measures what was written with fstat
+ *    against the size it expects (we are the only writer through this fd).
+ *  - Merged signals mean one SIGUSR2 may stand for several completions, so
+ *    the signal only says "look": every sink polls its own request.
+ *  - The helper thread may still hold a finished request's aiocb under the
+ *    aio lock while we already see it done (older aio_error reads the field
+ *    without that lock); each sink alternates between two aiocbs so a new
+ *    request never rewrites the control block of the one just reaped.
+ *  - libevent (signal.c) delivers every signal through one process-wide
+ *    handler into the base that registered it last; only the main base adds
+ *    signal events in echod, so SIGUSR2 may arrive on any thread.
+ */
+#include <sys/stat.h>
+#include <aio.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "logsink.h"
+#include "util.h"
+
+#define CHUNK_MAX	(256 * 1024)	/* one write when the queue is long */
+#define CHUNK_MIN	4096
+#define LIMIT_MIN	4096
+#define SAFETY_US	50000		/* poll while a request is in flight */
+#define RETRY_MIN_US	5000		/* aio_write EAGAIN: queue full */
+#define RETRY_MAX_US	500000
+#define BACKOFF_MIN_US	50000		/* ENOSPC, EIO, ... */
+#define BACKOFF_MAX_US	2000000
+#define REPORT_US	10000000	/* one stderr report per interval */
+
+struct chunk {
+	struct chunk	*next;
+	size_t		 cap;
+	size_t		 len;		/* filled, always whole lines */
+	size_t		 off;		/* written */
+	size_t		 unsub_lines;	/* lines not yet in a write unit */
+	char		 data[];
+};
+
+struct logsink {
+	char		*path;
+	int		 fd;
+	int		 regular;
+	off_t		 file_size;	/* expected size, regular files */
+	size_t		 limit;
+	size_t		 chunk_cap;
+	logsink_drop_fmt drop_fmt;
+
+	struct chunk	*head;
+	struct chunk	*tail;
+	struct chunk	*spare;
+	size_t		 queued;	/* accepted bytes not yet written */
+
+	/*
+	 * A write unit is [head->off, unit_end) of the head chunk: whole
+	 * lines. It stays until all of it is written, through short writes,
+	 * retries and errors; its lines count as written only then.
+	 */
+	int		 unit_active;
+	int		 unit_failed;	/* last attempt failed: may move file */
+	size_t		 unit_end;
+	size_t		 unit_lines;
+
+	int		 inflight;
+	struct aiocb	 cbs[2];
+	int		 cbi;
+	struct aiocb	*cur;
+	off_t		 sub_size;	/* file_size when cur was submitted */
+
+	uint64_t	 retry_at;	/* monotonic µs; 0: none */
+	uint64_t	 retry_us;
+	uint64_t	 backoff_us;
+
+	/*
+	 * Reopen: lines accepted before the request go to the old file.
+	 * cut is the last chunk that belongs to it (sealed: nothing more is
+	 * added to it); the swap happens once it is written.
+	 */
+	int		 reopen_pending;
+	char		*reopen_path;
+	struct chunk	*cut;
+
+	uint64_t	 noticed;	/* drops already told in the file */
+	uint64_t	 last_report_us;
+	uint64_t	 suppressed;
+	uint64_t	 drops_reported;
+	uint64_t	 last_drop_report_us;
+
+	struct logsink_stats st;
+
+	int		 draining;
+	struct event_base *base;
+	struct event	*timer;
+	struct event	*flush;
+	int		 flush_pending;
+	struct logsink	*next;		/* started sinks */
+};
+
+static int
+real_suspend(const struct aiocb *const list[], int n,
+    const struct timespec *ts)
+{
+	return aio_suspend(list, n, ts);
+}
+
+static const struct logsink_ops real_ops = {
+	.write = aio_write,
+	.error = aio_error,
+	.ret = aio_return,
+	.cancel = aio_cancel,
+	.suspend = real_suspend,
+};
+static const struct logsink_ops *ops = &real_ops;
+
+/* Started sinks, and the one SIGUSR2 event they share. */
+static struct logsink	*sinks;
+static struct event	*sig_ev;
+static int		 sig_refs;
+
+/*
+ * Sinks whose request could not be cancelled at close: the helper thread
+ * still writes into their aiocb and reads their buffer, so they stay
+ * allocated (and reachable) and their fd stays open until the process ends.
+ */
+static struct logsink	*abandoned;
+
+static void	sink_submit(struct logsink *);
+static void	sink_arm(struct logsink *);
+
+void
+logsink_set_ops(const struct logsink_ops *o)
+{
+	ops = o != NULL ? o : &real_ops;
+}
+
+static size_t
+default_drop_fmt(char *buf, size_t len, uint64_t n)
+{
+	int	r;
+
+	r = snprintf(buf, len, "%llu lines dropped\n", (unsigned long long)n);
+	return r < 0 || (size_t)r >= len ? 0 : (size_t)r;
+}
+
+/*
+ * Errors go to stderr directly, at most once per interval per sink, with a
+ * count of what was left out: the event log may be this very sink.
+ */
+static void
+sink_report(struct logsink *s, const char *what, int err)
+{
+	uint64_t	now = now_us();
+
+	if (s->last_report_us != 0 && now - s->last_report_us < REPORT_US) {
+		s->suppressed++;
+		return;
+	}
+	if (s->suppressed > 0)
+		fprintf(stderr, "echod: log %s: %s: %s (%llu more errors since "
+		    "the last report)\n", s->path, what, strerror(err),
+		    (unsigned long long)s->suppressed);
+	else
+		fprintf(stderr, "echod: log %s: %s: %s\n", s->path, what,
+		    strerror(err));
+	s->suppressed = 0;
+	s->last_report_us = now;
+}
+
+static void
+sink_report_drops(struct logsink *s, int force)
+{
+	uint64_t	now = now_us();
+
+	if (s->st.lines_dropped == s->drops_reported)
+		return;
+	if (!force && s->last_drop_report_us != 0 &&
+	    now - s->last_drop_report_us < REPORT_US)
+		return;
+	fprintf(stderr, "echod: log %s: %llu lines dropped (buffer full), "
+	    "%llu in all\n", s->path,
+	    (unsigned long long)(s->st.lines_dropped - s->drops_reported),
+	    (unsigned long long)s->st.lines_dropped);
+	s->drops_reported = s->st.lines_dropped;
+	s->last_drop_report_us = now;
+}
+
+static int
+open_file(const char *path, int *regular, off_t *size, char *err,
+    size_t errlen)
+{
+	struct stat	sb;
+	int		fd;
+
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	*regular = 0;
+	*size = 0;
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+		*regular = 1;
+		*size = sb.st_size;
+	}
+	return fd;
+}
+
+/*
+ * A completion signal that arrives while no signal event is registered
+ * (draining at exit after the event is gone, or a request abandoned at
+ * close) must not end the process: SIGUSR2's default action does. libevent
+ * saves this disposition when the signal event is added and puts it back
+ * when the event is deleted.
+ */
+static void
+ignore_signal(void)
+{
+	struct sigaction	sa;
+
+	if (sigaction(LOGSINK_SIGNAL, NULL, &sa) == 0 &&
+	    sa.sa_handler == SIG_DFL && !(sa.sa_flags & SA_SIGINFO)) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_IGN;
+		sigemptyset(&sa.sa_mask);
+		sigaction(LOGSINK_SIGNAL, &sa, NULL);
+	}
+}
+
+static size_t
+clamp_limit(size_t limit)
+{
+	return limit < LIMIT_MIN ? LIMIT_MIN : limit;
+}
+
+static size_t
+chunk_cap_for(size_t limit)
+{
+	size_t	cap = limit / 4;
+
+	if (cap < CHUNK_MIN)
+		cap = CHUNK_MIN;
+	if (cap > CHUNK_MAX)
+		cap = CHUNK_MAX;
+	return cap;
+}
+
+struct logsink *
+logsink_open(const char *path, size_t limit, logsink_drop_fmt drop_fmt,
+    char *err, size_t errlen)
+{
+	struct logsink	*s;
+	int		 fd, regular;
+	off_t		 size;
+
+	if ((fd = open_file(path, &regular, &size, err, errlen)) == -1)
+		return NULL;
+	ignore_signal();
+	s = xcalloc(1, sizeof(*s));
+	s->path = xstrdup(path);
+	s->fd = fd;
+	s->regular = regular;
+	s->file_size = size;
+	s->limit = clamp_limit(limit);
+	s->chunk_cap = chunk_cap_for(s->limit);
+	s->drop_fmt = drop_fmt != NULL ? drop_fmt : default_drop_fmt;
+	return s;
+}
+
+/* --- the queue */
+
+static struct chunk *
+chunk_new(struct logsink *s, size_t need)
+{
+	struct chunk	*c;
+	size_t		 cap = need > s->chunk_cap ? need : s->chunk_cap;
+
+	if (s->spare != NULL && s->spare->cap >= cap) {
+		c = s->spare;
+		s->spare = NULL;
+	} else {
+		c = xmalloc(sizeof(*c) + cap);
+		c->cap = cap;
+	}
+	c->next = NULL;
+	c->len = c->off = c->unsub_lines = 0;
+	return c;
+}
+
+static void
+chunk_recycle(struct logsink *s, struct chunk *c)
+{
+	if (s->spare == NULL && c->cap == s->chunk_cap)
+		s->spare = c;
+	else
+		free(c);
+}
+
+/* Add bytes of whole lines, memory permitting: the caller checked limit. */
+static void
+queue_add(struct logsink *s, const char *data, size_t len, size_t nlines)
+{
+	struct chunk	*c = s->tail;
+
+	if (c == NULL || c == s->cut || c->cap - c->len < len) {
+		c = chunk_new(s, len);
+		if (s->tail != NULL)
+			s->tail->next = c;
+		else
+			s->head = c;
+		s->tail = c;
+	}
+	memcpy(c->data + c->len, data, len);
+	c->len += len;
+	c->unsub_lines += nlines;
+	s->queued += len;
+}
+
+/* Tell the file how many lines were dropped, once there is room. */
+static void
+sink_notice(struct logsink *s)
+{
+	char		buf[128];
+	size_t		n;
+	uint64_t	pending = s->st.lines_dropped - s->noticed;
+
+	if (pending == 0)
+		return;
+	n = s->drop_fmt(buf, sizeof(buf), pending);
+	if (n == 0 || s->queued + n > s->limit)
+		return;
+	queue_add(s, buf, n, 0);
+	s->noticed = s->st.lines_dropped;
+	s->st.notices++;
+}
+
+static void
+sink_schedule(struct logsink *s)
+{
+	if (s->flush == NULL || s->flush_pending || s->inflight)
+		return;
+	s->flush_pending = 1;
+	event_active(s->flush, EV_TIMEOUT, 0);
+}
+
+static size_t
+count_lines(const char *p, size_t n)
+{
+	const char	*end = p + n;
+	size_t		 k = 0;
+
+	while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		k++;
+		p++;
+	}
+	return k;
+}
+
+size_t
+logsink_append(struct logsink *s, const char *data, size_t len,
+    size_t nlines)
+{
+	size_t		 room, take, took_lines;
+	const char	*nl;
+
+	if (len == 0)
+		return 0;
+	sink_notice(s);
+	room = s->queued < s->limit ? s->limit - s->queued : 0;
+	if (len <= room) {
+		queue_add(s, data, len, nlines);
+		sink_schedule(s);
+		return 0;
+	}
+	/* Take the whole lines that fit, drop the rest, count them exactly. */
+	took_lines = 0;
+	if (room > 0 && nlines > 1 &&
+	    (nl = memrchr(data, '\n', room)) != NULL) {
+		take = (size_t)(nl - data) + 1;
+		took_lines = count_lines(data, take);
+		queue_add(s, data, take, took_lines);
+	}
+	s->st.lines_dropped += nlines - took_lines;
+	sink_report_drops(s, 0);
+	sink_schedule(s);
+	return nlines - took_lines;
+}
+
+void
+logsink_add_drops(struct logsink *s, uint64_t n)
+{
+	if (n == 0)
+		return;
+	s->st.lines_dropped += n;
+	sink_notice(s);
+	sink_report_drops(s, 0);
+	sink_schedule(s);
+}
+
+void
+logsink_set_limit(struct logsink *s, size_t limit)
+{
+	s->limit = clamp_limit(limit);
+	s->chunk_cap = chunk_cap_for(s->limit);
+	if (s->spare != NULL && s->spare->cap != s->chunk_cap) {
+		free(s->spare);
+		s->spare = NULL;
+	}
+}
+
+int
+logsink_idle(const struct logsink *s)
+{
+	return !s->inflight && s->queued == 0 && !s->reopen_pending;
+}
+
+/* --- writing */
+
+static void
+sink_fail(struct logsink *s, const char *what, int err)
+{
+	s->st.write_errors++;
+	s->unit_failed = 1;
+	s->backoff_us = s->backoff_us == 0 ? BACKOFF_MIN_US :
+	    s->backoff_us * 2;
+	if (s->backoff_us > BACKOFF_MAX_US)
+		s->backoff_us = BACKOFF_MAX_US;
+	s->retry_at = now_us() + s->backoff_us;
+	sink_report(s, what, err);
+}
+
+/* n bytes of the unit reached the file. */
+static void
+sink_wrote(struct logsink *s, size_t n)
+{
+	struct chunk	*c = s->head;
+
+	c->off += n;
+	s->queued -= n;
+	s->file_size += (off_t)n;
+	s->st.bytes_written += n;
+	s->backoff_us = 0;
+	s->unit_failed = 0;
+	if (c->off < s->unit_end) {
+		s->st.short_writes++;
+		return;		/* sink_submit sends the rest */
+	}
+	s->unit_active = 0;
+	s->st.lines_written += s->unit_lines;
+	s->unit_lines = 0;
+	if (c->off < c->len)
+		return;		/* more was added during the write */
+	if (c == s->cut)
+		s->cut = NULL;	/* the old file has all it should */
+	if (c == s->tail) {
+		c->off = c->len = 0;
+		return;
+	}
+	s->head = c->next;
+	chunk_recycle(s, c);
+}
+
+/*
+ * A finished write reported EAGAIN: that is glibc telling us the completion
+ * signal could not be sent, after the write ran, and the real result is
+ * lost. Measure it where we can rather than write the lines twice.
+ */
+static void
+sink_resolve(struct logsink *s, size_t nbytes)
+{
+	struct stat	sb;
+	off_t		grew;
+
+	s->st.write_errors++;
+	sink_report(s, "aio completion notification failed", EAGAIN);
+	if (!s->regular) {
+		sink_wrote(s, nbytes);
+		return;
+	}
+	if (fstat(s->fd, &sb) == -1) {
+		sink_fail(s, "fstat", errno);
+		return;
+	}
+	grew = sb.st_size - s->sub_size;
+	if (grew <= 0) {
+		s->retry_at = now_us() + RETRY_MIN_US;
+		return;
+	}
+	sink_wrote(s, (size_t)grew > nbytes ? nbytes : (size_t)grew);
+}
+
+/* Reap the request in flight if it is done. Returns 1 if it was. */
+static int
+sink_reap(struct logsink *s)
+{
+	struct aiocb	*cb = s->cur;
+	ssize_t		 res;
+	int		 err;
+
+	if (!s->inflight)
+		return 0;
+	err = ops->error(cb);
+	if (err == EINPROGRESS)
+		return 0;
+	if (err == -1)
+		err = errno != 0 ? errno : EIO;
+	res = ops->ret(cb);		/* exactly once */
+	s->inflight = 0;
+	s->cur = NULL;
+	if (err == 0 && res > 0)
+		sink_wrote(s, (size_t)res > cb->aio_nbytes ? cb->aio_nbytes :
+		    (size_t)res);
+	else if (err == 0)
+		sink_fail(s, "aio_write wrote nothing", EIO);
+	else if (err == EAGAIN)
+		sink_resolve(s, cb->aio_nbytes);
+	else if (err == ECANCELED)
+		s->retry_at = now_us() + RETRY_MIN_US;
+	else
+		sink_fail(s, "aio_write", err);
+	return 1;
+}
+
+/* Open the new file, swap, and only then close the old fd. */
+static void
+sink_do_reopen(struct logsink *s)
+{
+	char		 err[512];
+	const char	*path = s->reopen_path != NULL ? s->reopen_path :
+			    s->path;
+	int		 fd, regular;
+	off_t		 size;
+
+	s->reopen_pending = 0;
+	s->cut = NULL;
+	fd = open_file(path, &regular, &size, err, sizeof(err));
+	if (fd == -1) {
+		s->st.reopen_failures++;
+		fprintf(stderr, "echod: log reopen: %s (still writing %s)\n",
+		    err, s->path);
+		free(s->reopen_path);
+		s->reopen_path = NULL;
+		return;
+	}
+	close(s->fd);		/* nothing is in flight on it */
+	s->fd = fd;
+	s->regular = regular;
+	s->file_size = size;
+	if (s->reopen_path != NULL) {
+		free(s->path);
+		s->path = s->reopen_path;
+		s->reopen_path = NULL;
+	}
+	s->st.reopens++;
+	/* A failing old file says nothing about the new one. */
+	if (s->unit_failed) {
+		s->retry_at = 0;
+		s->backoff_us = 0;
+	}
+}
+
+static void
+sink_submit(struct logsink *s)
+{
+	struct chunk	*c;
+	struct aiocb	*cb;
+
+	if (s->inflight || (s->base == NULL && !s->draining))
+		return;
+	/* Swap once the old file has its lines; if the old file fails, what
+	 * it could not take moves over to the new one. */
+	if (s->reopen_pending && (s->unit_failed ||
+	    (s->cut == NULL && !s->unit_active)))
+		sink_do_reopen(s);
+	if (s->retry_at != 0) {
+		if (now_us() < s->retry_at)
+			return;
+		s->retry_at = 0;
+	}
+	if (!s->unit_active) {
+		c = s->head;
+		if (c == NULL || c->off == c->len)
+			return;
+		s->unit_active = 1;
+		s->unit_end = c->len;
+		s->unit_lines = c->unsub_lines;
+		c->unsub_lines = 0;
+	}
+	c = s->head;
+	s->cbi ^= 1;
+	cb = &s->cbs[s->cbi];
+	memset(cb, 0, sizeof(*cb));
+	cb->aio_fildes = s->fd;
+	cb->aio_buf = c->data + c->off;
+	cb->aio_nbytes = s->unit_end - c->off;
+	cb->aio_offset = 0;		/* O_APPEND */
+	cb->aio_sigevent.sigev_notify = SIGEV_SIGNAL;
+	cb->aio_sigevent.sigev_signo = LOGSINK_SIGNAL;
+	cb->aio_sigevent.sigev_value.sival_ptr = s;
+	s->sub_size = s->file_size;
+	if (ops->write(cb) == -1) {
+		int	err = errno;
+
+		if (err == EAGAIN) {
+			/* The queue is full (macOS: 16 per process): keep
+			 * the data and retry on a timer. */
+			s->st.submit_retries++;
+			s->retry_us = s->retry_us == 0 ? RETRY_MIN_US :
+			    s->retry_us * 2;
+			if (s->retry_us > RETRY_MAX_US)
+				s->retry_us = RETRY_MAX_US;
+			s->retry_at = now_us() + s->retry_us;
+			if (s->retry_us == RETRY_MAX_US)
+				sink_report(s, "aio_write", err);
+		} else
+			sink_fail(s, "aio_write", err);
+		return;
+	}
+	s->retry_us = 0;
+	s->inflight = 1;
+	s->cur = cb;
+	s->st.writes++;
+}
+
+static void
+sink_arm(struct logsink *s)
+{
+	struct timeval	tv;
+	uint64_t	us, now;
+
+	if (s->timer == NULL)
+		return;
+	if (s->inflight)
+		us = SAFETY_US;
+	else if (s->retry_at != 0) {
+		now = now_us();
+		us = s->retry_at > now ? s->retry_at - now : 0;
+	} else {
+		event_del(s->timer);
+		return;
+	}
+	tv.tv_sec = (time_t)(us / 1000000);
+	tv.tv_usec = (suseconds_t)(us % 1000000);
+	event_add(s->timer, &tv);
+}
+
+void
+logsink_poll(struct logsink *s)
+{
+	if (sink_reap(s))
+		sink_notice(s);
+	sink_submit(s);
+	sink_arm(s);
+	if (s->st.lines_dropped != s->drops_reported)
+		sink_report_drops(s, 0);
+}
+
+static void
+sink_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	logsink_poll(arg);
+}
+
+static void
+sink_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct logsink	*s = arg;
+
+	(void)fd;
+	(void)what;
+	s->flush_pending = 0;
+	logsink_poll(s);
+}
+
+/* One SIGUSR2 may stand for several completions: poll every sink. */
+static void
+sink_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct logsink	*s;
+
+	(void)sig;
+	(void)what;
+	(void)arg;
+	for (s = sinks; s != NULL; s = s->next)
+		logsink_poll(s);
+}
+
+int
+logsink_start(struct logsink *s, struct event_base *base)
+{
+	if (s->base != NULL)
+		return 0;
+	if (sig_ev == NULL) {
+		sig_ev = evsignal_new(base, LOGSINK_SIGNAL, sink_signal_cb,
+		    NULL);
+		if (sig_ev == NULL || event_add(sig_ev, NULL) == -1)
+			return -1;
+	}
+	s->timer = evtimer_new(base, sink_timer_cb, s);
+	s->flush = event_new(base, -1, 0, sink_flush_cb, s);
+	if (s->timer == NULL || s->flush == NULL)
+		return -1;
+	sig_refs++;
+	s->base = base;
+	s->next = sinks;
+	sinks = s;
+	if (s->queued > 0)
+		sink_schedule(s);
+	return 0;
+}
+
+int
+logsink_reopen(struct logsink *s, const char *path)
+{
+	uint64_t	failures = s->st.reopen_failures;
+
+	free(s->reopen_path);
+	s->reopen_path = path != NULL ? xstrdup(path) : NULL;
+	s->reopen_pending = 1;
+	if (s->tail != NULL && s->tail->off < s->tail->len)
+		s->cut = s->tail;
+	/* Reap what is done, then stop submitting to the old file past the
+	 * cut: sink_submit swaps files before writing anything newer. */
+	if (sink_reap(s))
+		sink_notice(s);
+	if (!s->inflight && (s->unit_failed ||
+	    (s->cut == NULL && !s->unit_active))) {
+		sink_do_reopen(s);
+		if (s->st.reopen_failures != failures) {
+			sink_submit(s);
+			sink_arm(s);
+			return -1;
+		}
+	}
+	sink_submit(s);
+	sink_arm(s);
+	return 0;
+}
+
+int
+logsink_drain(struct logsink *s, uint64_t deadline_us)
+{
+	const struct aiocb	*list[1];
+	struct timespec		 ts;
+	uint64_t		 now, wait;
+	int			 was = s->draining;
+
+	s->draining = 1;
+	for (;;) {
+		if (sink_reap(s))
+			sink_notice(s);
+		sink_submit(s);
+		if (logsink_idle(s))
+			break;
+		now = now_us();
+		if (now >= deadline_us)
+			break;
+		wait = deadline_us - now;
+		if (wait > SAFETY_US)
+			wait = SAFETY_US;
+		if (!s->inflight && s->retry_at > now &&
+		    s->retry_at - now < wait)
+			wait = s->retry_at - now;
+		ts.tv_sec = (time_t)(wait / 1000000);
+		ts.tv_nsec = (long)(wait % 1000000) * 1000;
+		if (s->inflight) {
+			list[0] = s->cur;
+			ops->suspend(list, 1, &ts);
+		} else
+			nanosleep(&ts, NULL);
+	}
+	s->draining = was;
+	sink_arm(s);
+	return logsink_idle(s) ? 0 : -1;
+}
+
+static uint64_t
+queued_lines(const struct logsink *s)
+{
+	const struct chunk	*c;
+	uint64_t		 n = s->unit_active ? s->unit_lines : 0;
+
+	for (c = s->head; c != NULL; c = c->next)
+		n += c->unsub_lines;
+	return n;
+}
+
+uint64_t
+logsink_free(struct logsink *s)
+{
+	struct logsink	**pp;
+	struct chunk	*c, *next;
+	uint64_t	 lost;
+	int		 keep = 0;
+
+	if (s == NULL)
+		return 0;
+	if (s->inflight) {
+		int	r = ops->cancel(s->fd, s->cur);
+
+		if (r == AIO_NOTCANCELED ||
+		    (r == -1 && ops->error(s->cur) == EINPROGRESS))
+			keep = 1;
+		else {
+			ops->error(s->cur);
+			ops->ret(s->cur);
+			s->inflight = 0;
+		}
+	}
+	lost = queued_lines(s);
+	sink_report_drops(s, 1);
+	if (lost > 0)
+		fprintf(stderr, "echod: log %s: %llu lines not written at "
+		    "exit\n", s->path, (unsigned long long)lost);
+	for (pp = &sinks; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+	if (s->base != NULL && --sig_refs == 0) {
+		event_free(sig_ev);
+		sig_ev = NULL;
+	}
+	if (s->timer != NULL)
+		event_free(s->timer);
+	if (s->flush != NULL)
+		event_free(s->flush);
+	s->timer = s->flush = NULL;
+	s->base = NULL;
+	if (keep) {
+		s->next = abandoned;
+		abandoned = s;
+		return lost;
+	}
+	for (c = s->head; c != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
+	free(s->spare);
+	close(s->fd);
+	free(s->reopen_path);
+	free(s->path);
+	free(s);
+	return lost;
+}
+
+void
+logsink_stats(const struct logsink *s, struct logsink_stats *st)
+{
+	*st = s->st;
+	st->bytes_queued = s->queued;
+}
+
+const char *
+logsink_path(const struct logsink *s)
+{
+	return s->path;
+}
+
+int
+logsink_fd(const struct logsink *s)
+{
+	return s->fd;
+}
