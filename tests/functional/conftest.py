@@ -4,6 +4,7 @@ process, signals), always bounded in time."""
 
 import os
 import signal
+import signal as signal_mod
 import socket
 import subprocess
 import tempfile
@@ -83,7 +84,7 @@ class Echod:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
-    def stop(self, sig=signal.SIGTERM, timeout=15.0):
+    def stop(self, sig=signal_mod.SIGTERM, timeout=15.0):
         """Signal echod and wait; returns its exit code."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
