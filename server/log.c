@@ -1,28 +1,115 @@
 /*
- * log.c: event log and access log front end. (Interim: synchronous stderr
- * until the aio log sinks are wired in.)
+ * log.c: echod's event log and access log front end.
+ *
+ * The main thread owns the sinks (logsink.c: one file each, POSIX aio).
+ * Lines logged on the main thread go straight into a sink. A worker thread
+ * formats its lines into a thread-local buffer (log_thread_attach) and hands
+ * whole buffers to the main thread through a mutex-protected queue plus an
+ * eventfd watched by the main event_base: one lock per batch, none per
+ * connection. A batch leaves the worker when it is large, on a short timer
+ * on the worker's base, and at detach. Any other thread, and libevent's own
+ * log callback (which must not call back into libevent), queue single lines
+ * the same way. The event log may instead go to stderr, written
+ * synchronously from whatever thread logs, or be off.
  */
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
 
 #include "config.h"
 #include "log.h"
+#include "logsink.h"
+#include "util.h"
 
-static enum log_level	log_level = LOG_LEVEL_INFO;
+#define BATCH_BYTES	(32 * 1024)	/* hand a worker's lines over */
+#define BATCH_US	25000		/* ... or after this long */
+#define LINE_MAX_LEN	4096
+#define DEFAULT_BUFFER	(4 * 1024 * 1024)
+#define FINISH_MIN_US	100000
+
+enum kind {
+	K_EVENT,
+	K_ACCESS,
+	K_N
+};
+
+enum dest {
+	DEST_STDERR,
+	DEST_OFF,
+	DEST_SINK,
+};
+
 static const char *level_names[] = { "debug", "info", "notice", "warn",
     "error" };
+
+static atomic_int	 cur_level = LOG_LEVEL_INFO;
+static atomic_int	 event_dest = DEST_STDERR;
+static atomic_int	 access_on;
+static atomic_int	 access_fmt = ACCESS_TEXT;
+static atomic_size_t	 buffer_limit = DEFAULT_BUFFER;
+static atomic_int	 finished;
+
+/* Main thread only. */
+static struct logsink	*sinks[K_N];
+static struct event_base *main_base;
+static struct event	*wake_ev;
+
+/* The hand-off queue. */
+struct batch {
+	struct batch	*next;
+	enum kind	 kind;
+	size_t		 len;
+	size_t		 nlines;
+	char		*data;
+};
+static pthread_mutex_t	 q_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct batch	*q_head;
+static struct batch	**q_tail = &q_head;
+static size_t		 q_bytes[K_N];
+static uint64_t		 q_drops[K_N];
+static int		 wake_fd = -1;
+
+/* A worker's lines not yet handed over. */
+struct wbuf {
+	char	*data;
+	size_t	 len;
+	size_t	 cap;
+	size_t	 nlines;
+};
+struct wlog {
+	struct event	*timer;
+	int		 armed;
+	struct wbuf	 b[K_N];
+};
+
+static __thread int		 tls_main;
+static __thread int		 tls_in_evcb;
+static __thread struct wlog	*tls_w;
+static __thread time_t		 tc_sec = -1;
+static __thread char		 tc_buf[32];
+
+/* --- small helpers */
 
 int
 log_parse_level(const char *s, enum log_level *out)
 {
 	size_t	i;
 
-	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+	for (i = 0; i < nitems(level_names); i++) {
 		if (strcasecmp(s, level_names[i]) == 0) {
 			*out = (enum log_level)i;
 			return 0;
@@ -31,19 +118,243 @@ log_parse_level(const char *s, enum log_level *out)
 	return -1;
 }
 
+/* "2025-06-01T12:00:00.123456Z", the seconds cached per thread. */
+static size_t
+fmt_time(char *buf, size_t len, uint64_t wall)
+{
+	time_t		sec = (time_t)(wall / 1000000);
+	struct tm	tm;
+	int		n;
+
+	if (sec != tc_sec) {
+		gmtime_r(&sec, &tm);
+		strftime(tc_buf, sizeof(tc_buf), "%Y-%m-%dT%H:%M:%S", &tm);
+		tc_sec = sec;
+	}
+	n = snprintf(buf, len, "%s.%06uZ", tc_buf,
+	    (unsigned)(wall % 1000000));
+	return n < 0 ? 0 : (size_t)n >= len ? len - 1 : (size_t)n;
+}
+
+static void
+write_all(int fd, const char *p, size_t n)
+{
+	ssize_t	w;
+
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static size_t
+limit_bytes(void)
+{
+	return atomic_load_explicit(&buffer_limit, memory_order_relaxed);
+}
+
+/* --- the hand-off queue */
+
+static void
+queue_push(struct batch *b)
+{
+	int		was_empty = 0;
+	uint64_t	one = 1;
+
+	pthread_mutex_lock(&q_lock);
+	if (q_bytes[b->kind] + b->len > limit_bytes()) {
+		/* The main thread is behind by a whole buffer: count. */
+		q_drops[b->kind] += b->nlines;
+		pthread_mutex_unlock(&q_lock);
+		free(b->data);
+		free(b);
+		return;
+	}
+	q_bytes[b->kind] += b->len;
+	was_empty = q_head == NULL;
+	b->next = NULL;
+	*q_tail = b;
+	q_tail = &b->next;
+	pthread_mutex_unlock(&q_lock);
+	if (was_empty && wake_fd != -1)
+		write_all(wake_fd, (const char *)&one, sizeof(one));
+}
+
+static void
+queue_line(enum kind kind, const char *line, size_t n)
+{
+	struct batch	*b = xmalloc(sizeof(*b));
+
+	b->kind = kind;
+	b->len = n;
+	b->nlines = 1;
+	b->data = xmalloc(n);
+	memcpy(b->data, line, n);
+	queue_push(b);
+}
+
+/* Main thread: move everything queued into the sinks. */
+static void
+queue_drain(void)
+{
+	struct batch	*b, *next;
+	uint64_t	 drops[K_N];
+	int		 k;
+
+	pthread_mutex_lock(&q_lock);
+	b = q_head;
+	q_head = NULL;
+	q_tail = &q_head;
+	for (k = 0; k < K_N; k++) {
+		drops[k] = q_drops[k];
+		q_drops[k] = 0;
+		q_bytes[k] = 0;
+	}
+	pthread_mutex_unlock(&q_lock);
+	for (k = 0; k < K_N; k++)
+		if (drops[k] > 0 && sinks[k] != NULL)
+			logsink_add_drops(sinks[k], drops[k]);
+	for (; b != NULL; b = next) {
+		next = b->next;
+		if (sinks[b->kind] != NULL)
+			logsink_append(sinks[b->kind], b->data, b->len,
+			    b->nlines);
+		else if (b->kind == K_EVENT &&
+		    atomic_load(&event_dest) == DEST_STDERR)
+			write_all(STDERR_FILENO, b->data, b->len);
+		free(b->data);
+		free(b);
+	}
+}
+
+static void
+wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t	n;
+
+	(void)what;
+	(void)arg;
+	while (read(fd, &n, sizeof(n)) == -1 && errno == EINTR)
+		;
+	queue_drain();
+}
+
+/* --- worker buffers */
+
+static void
+wbuf_handoff(struct wlog *w, enum kind kind)
+{
+	struct wbuf	*wb = &w->b[kind];
+	struct batch	*b;
+
+	if (wb->len == 0)
+		return;
+	b = xmalloc(sizeof(*b));
+	b->kind = kind;
+	b->len = wb->len;
+	b->nlines = wb->nlines;
+	b->data = wb->data;
+	wb->data = NULL;
+	wb->len = wb->cap = wb->nlines = 0;
+	queue_push(b);
+}
+
+static void
+wtimer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wlog	*w = arg;
+
+	(void)fd;
+	(void)what;
+	w->armed = 0;
+	wbuf_handoff(w, K_EVENT);
+	wbuf_handoff(w, K_ACCESS);
+}
+
+static void
+wbuf_add(struct wlog *w, enum kind kind, const char *line, size_t n)
+{
+	struct wbuf	*wb = &w->b[kind];
+	struct timeval	 tv = { 0, BATCH_US };
+
+	if (wb->cap - wb->len < n) {
+		wb->cap = wb->len + n > BATCH_BYTES + LINE_MAX_LEN ?
+		    wb->len + n : BATCH_BYTES + LINE_MAX_LEN;
+		wb->data = xrealloc(wb->data, wb->cap);
+	}
+	memcpy(wb->data + wb->len, line, n);
+	wb->len += n;
+	wb->nlines++;
+	if (wb->len >= BATCH_BYTES)
+		wbuf_handoff(w, kind);
+	else if (!w->armed) {
+		evtimer_add(w->timer, &tv);
+		w->armed = 1;
+	}
+}
+
+/* Route one finished line to its sink, from whatever thread. */
+static void
+route(enum kind kind, const char *line, size_t n)
+{
+	if (tls_in_evcb)
+		queue_line(kind, line, n);
+	else if (tls_w != NULL)
+		wbuf_add(tls_w, kind, line, n);
+	else if (tls_main && sinks[kind] != NULL)
+		logsink_append(sinks[kind], line, n, 1);
+	else
+		queue_line(kind, line, n);
+}
+
+/* --- event log */
+
 void
 log_vmsg(enum log_level level, int with_errno, const char *fmt, va_list ap)
 {
-	char	msg[1024];
-	int	saved = errno;
+	char	msg[LINE_MAX_LEN - 128], line[LINE_MAX_LEN];
+	int	saved = errno, dest, n;
+	size_t	t;
 
-	if (level < log_level)
+	if ((int)level < atomic_load_explicit(&cur_level,
+	    memory_order_relaxed))
 		return;
+	dest = atomic_load(&event_dest);
+	if (dest == DEST_OFF && !atomic_load(&finished))
+		goto out;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (dest == DEST_STDERR || atomic_load(&finished)) {
+		if (with_errno)
+			n = snprintf(line, sizeof(line), "echod: %s: %s\n",
+			    msg, strerror(saved));
+		else
+			n = snprintf(line, sizeof(line), "echod: %s\n", msg);
+		if (n > 0)
+			write_all(STDERR_FILENO, line, (size_t)n >=
+			    sizeof(line) ? sizeof(line) - 1 : (size_t)n);
+		goto out;
+	}
+	t = fmt_time(line, sizeof(line), wall_us());
 	if (with_errno)
-		fprintf(stderr, "echod: %s: %s\n", msg, strerror(saved));
+		n = snprintf(line + t, sizeof(line) - t, " %s: %s: %s\n",
+		    level_names[level], msg, strerror(saved));
 	else
-		fprintf(stderr, "echod: %s\n", msg);
+		n = snprintf(line + t, sizeof(line) - t, " %s: %s\n",
+		    level_names[level], msg);
+	if (n < 0)
+		goto out;
+	t += (size_t)n;
+	if (t >= sizeof(line)) {
+		t = sizeof(line) - 1;
+		line[t - 1] = '\n';
+	}
+	route(K_EVENT, line, t);
+out:
 	errno = saved;
 }
 
@@ -65,15 +376,38 @@ LOG_FN(log_warnx, LOG_LEVEL_WARN, 0)
 LOG_FN(log_error, LOG_LEVEL_ERROR, 1)
 LOG_FN(log_errorx, LOG_LEVEL_ERROR, 0)
 
+/* Before exiting: the message also on stderr, and the sinks written. */
+static __attribute__((noreturn)) void
+fatal_exit(int with_errno, const char *fmt, va_list ap)
+{
+	va_list	ap2;
+	int	saved = errno;
+	char	msg[1024];
+
+	va_copy(ap2, ap);
+	log_vmsg(LOG_LEVEL_ERROR, with_errno, fmt, ap);
+	if (atomic_load(&event_dest) == DEST_SINK &&
+	    !atomic_load(&finished)) {
+		vsnprintf(msg, sizeof(msg), fmt, ap2);
+		if (with_errno)
+			fprintf(stderr, "echod: %s: %s\n", msg,
+			    strerror(saved));
+		else
+			fprintf(stderr, "echod: %s\n", msg);
+	}
+	va_end(ap2);
+	if (tls_main && !atomic_load(&finished))
+		log_finish(1000000);
+	exit(1);
+}
+
 void
 fatal(const char *fmt, ...)
 {
 	va_list	ap;
 
 	va_start(ap, fmt);
-	log_vmsg(LOG_LEVEL_ERROR, 1, fmt, ap);
-	va_end(ap);
-	exit(1);
+	fatal_exit(1, fmt, ap);
 }
 
 void
@@ -82,57 +416,484 @@ fatalx(const char *fmt, ...)
 	va_list	ap;
 
 	va_start(ap, fmt);
-	log_vmsg(LOG_LEVEL_ERROR, 0, fmt, ap);
+	fatal_exit(0, fmt, ap);
+}
+
+static void __attribute__((format(printf, 2, 3)))
+log_at(enum log_level level, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, 0, fmt, ap);
 	va_end(ap);
-	exit(1);
+}
+
+/*
+ * libevent's own messages. The callback must not call into libevent, so
+ * even on a worker or the main thread the line goes through the queue,
+ * whose wake-up is a plain write(2) on the eventfd.
+ */
+static void
+evlog_cb(int severity, const char *msg)
+{
+	enum log_level	level;
+
+	switch (severity) {
+	case EVENT_LOG_DEBUG:
+		level = LOG_LEVEL_DEBUG;
+		break;
+	case EVENT_LOG_MSG:
+		level = LOG_LEVEL_INFO;
+		break;
+	case EVENT_LOG_WARN:
+		level = LOG_LEVEL_WARN;
+		break;
+	default:
+		level = LOG_LEVEL_ERROR;
+		break;
+	}
+	tls_in_evcb++;
+	log_at(level, "libevent: %s", msg);
+	tls_in_evcb--;
+}
+
+/* --- access log */
+
+/* Drop notices, as each log's own kind of line. */
+static size_t
+event_drop_fmt(char *buf, size_t len, uint64_t n)
+{
+	size_t	t = fmt_time(buf, len, wall_us());
+	int	r;
+
+	r = snprintf(buf + t, len - t, " warn: %llu lines dropped\n",
+	    (unsigned long long)n);
+	return r < 0 || (size_t)r >= len - t ? 0 : t + (size_t)r;
+}
+
+static size_t
+access_drop_fmt(char *buf, size_t len, uint64_t n)
+{
+	char	ts[40];
+	int	r;
+
+	fmt_time(ts, sizeof(ts), wall_us());
+	if (atomic_load(&access_fmt) == ACCESS_JSON)
+		r = snprintf(buf, len, "{\"time\":\"%s\",\"event\":\"dropped\","
+		    "\"lines\":%llu,\"message\":\"%llu lines dropped\"}\n", ts,
+		    (unsigned long long)n, (unsigned long long)n);
+	else
+		r = snprintf(buf, len, "%s %llu lines dropped\n", ts,
+		    (unsigned long long)n);
+	return r < 0 || (size_t)r >= len ? 0 : (size_t)r;
+}
+
+static void
+fmt_peer(const struct sockaddr *sa, char *host, size_t hlen,
+    unsigned *port)
+{
+	*port = 0;
+	if (sa == NULL) {
+		snprintf(host, hlen, "-");
+		return;
+	}
+	switch (sa->sa_family) {
+	case AF_INET: {
+		const struct sockaddr_in *sin = (const void *)sa;
+
+		inet_ntop(AF_INET, &sin->sin_addr, host, (socklen_t)hlen);
+		*port = ntohs(sin->sin_port);
+		break;
+	}
+	case AF_INET6: {
+		const struct sockaddr_in6 *sin6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, (socklen_t)hlen);
+		*port = ntohs(sin6->sin6_port);
+		break;
+	}
+	case AF_UNIX:
+		snprintf(host, hlen, "unix");
+		break;
+	default:
+		snprintf(host, hlen, "-");
+		break;
+	}
+}
+
+/* Append s to buf as a JSON string body (escaped), bounded. */
+static size_t
+json_str(char *buf, size_t len, const char *s)
+{
+	size_t			 o = 0;
+	const unsigned char	*p;
+
+	for (p = (const unsigned char *)s; *p != '\0' && o + 7 < len; p++) {
+		if (*p == '"' || *p == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)*p;
+		} else if (*p < 0x20 || *p == 0x7f)
+			o += (size_t)snprintf(buf + o, len - o, "\\u%04x", *p);
+		else
+			buf[o++] = (char)*p;
+	}
+	buf[o] = '\0';
+	return o;
+}
+
+/* A token for the text format: no spaces, quotes or control bytes. */
+static void
+text_token(char *buf, size_t len, const char *s)
+{
+	size_t	o;
+
+	for (o = 0; s[o] != '\0' && o + 1 < len; o++)
+		buf[o] = (unsigned char)s[o] <= 0x20 || s[o] == '"' ||
+		    s[o] == 0x7f ? '_' : s[o];
+	buf[o] = '\0';
+}
+
+static size_t
+access_format(const struct access_rec *r, char *line, size_t len)
+{
+	char		ts[40], host[INET6_ADDRSTRLEN + 8], name[256];
+	char		reason[128], tv[64], tc[256];
+	unsigned	port;
+	int		n;
+
+	fmt_time(ts, sizeof(ts), r->start_wall_us);
+	fmt_peer(r->peer, host, sizeof(host), &port);
+	if (atomic_load_explicit(&access_fmt, memory_order_relaxed) ==
+	    ACCESS_JSON) {
+		json_str(name, sizeof(name), r->listener != NULL ?
+		    r->listener : "");
+		json_str(reason, sizeof(reason), r->reason != NULL ?
+		    r->reason : "");
+		n = snprintf(line, len, "{\"time\":\"%s\",\"listener\":\"%s\","
+		    "\"peer\":\"%s\",\"port\":%u,\"duration_us\":%llu,"
+		    "\"bytes_in\":%llu,\"bytes_out\":%llu,\"reason\":\"%s\"",
+		    ts, name, host, port, (unsigned long long)r->duration_us,
+		    (unsigned long long)r->bytes_in,
+		    (unsigned long long)r->bytes_out, reason);
+		if (n > 0 && (size_t)n < len && r->tls_version != NULL) {
+			json_str(tv, sizeof(tv), r->tls_version);
+			json_str(tc, sizeof(tc), r->tls_cipher != NULL ?
+			    r->tls_cipher : "");
+			n += snprintf(line + n, len - (size_t)n,
+			    ",\"tls_version\":\"%s\",\"tls_cipher\":\"%s\"",
+			    tv, tc);
+		}
+		if (n > 0 && (size_t)n < len)
+			n += snprintf(line + n, len - (size_t)n, "}\n");
+	} else {
+		text_token(name, sizeof(name), r->listener != NULL ?
+		    r->listener : "-");
+		n = snprintf(line, len, "%s listener=%s peer=%s%s%s:%u "
+		    "duration=%llu.%06llu bytes_in=%llu bytes_out=%llu "
+		    "reason=\"%s\"", ts, name,
+		    r->peer != NULL && r->peer->sa_family == AF_INET6 ? "[" :
+		    "", host,
+		    r->peer != NULL && r->peer->sa_family == AF_INET6 ? "]" :
+		    "", port,
+		    (unsigned long long)(r->duration_us / 1000000),
+		    (unsigned long long)(r->duration_us % 1000000),
+		    (unsigned long long)r->bytes_in,
+		    (unsigned long long)r->bytes_out,
+		    r->reason != NULL ? r->reason : "-");
+		if (n > 0 && (size_t)n < len && r->tls_version != NULL) {
+			text_token(tv, sizeof(tv), r->tls_version);
+			text_token(tc, sizeof(tc), r->tls_cipher != NULL ?
+			    r->tls_cipher : "-");
+			n += snprintf(line + n, len - (size_t)n,
+			    " tls=%s cipher=%s", tv, tc);
+		}
+		if (n > 0 && (size_t)n < len)
+			n += snprintf(line + n, len - (size_t)n, "\n");
+	}
+	if (n <= 0)
+		return 0;
+	if ((size_t)n >= len) {
+		n = (int)len - 1;
+		line[n - 1] = '\n';
+	}
+	return (size_t)n;
 }
 
 int
 accesslog_enabled(void)
 {
-	return 0;
+	return atomic_load_explicit(&access_on, memory_order_relaxed);
 }
 
 void
 accesslog_record(const struct access_rec *rec)
 {
-	(void)rec;
+	char	line[1024];
+	size_t	n;
+
+	if (!accesslog_enabled() || atomic_load(&finished))
+		return;
+	if ((n = access_format(rec, line, sizeof(line))) > 0)
+		route(K_ACCESS, line, n);
+}
+
+/* --- life cycle */
+
+static int
+is_path(const char *s)
+{
+	return s != NULL && strcmp(s, LOG_OFF) != 0 &&
+	    strcmp(s, LOG_STDERR) != 0;
+}
+
+static struct logsink *
+open_sink(enum kind kind, const char *path, char *err, size_t errlen)
+{
+	char	e[512];
+	struct logsink *s;
+
+	s = logsink_open(path, limit_bytes(), kind == K_EVENT ?
+	    event_drop_fmt : access_drop_fmt, e, sizeof(e));
+	if (s == NULL)
+		snprintf(err, errlen, "%s: %s", kind == K_EVENT ?
+		    "error_log" : "access_log", e);
+	return s;
 }
 
 int
 log_open(const struct log_conf *conf, char *err, size_t errlen)
 {
-	(void)err;
-	(void)errlen;
-	log_level = conf->level;
+	tls_main = 1;
+	atomic_store(&cur_level, (int)conf->level);
+	atomic_store(&buffer_limit, conf->buffer != 0 ? (size_t)conf->buffer :
+	    DEFAULT_BUFFER);
+	atomic_store(&access_fmt, (int)conf->access_format);
+	event_set_log_callback(evlog_cb);
+
+	if (is_path(conf->error_log)) {
+		if ((sinks[K_EVENT] = open_sink(K_EVENT, conf->error_log, err,
+		    errlen)) == NULL)
+			return -1;
+		atomic_store(&event_dest, DEST_SINK);
+	} else if (conf->error_log != NULL &&
+	    strcmp(conf->error_log, LOG_OFF) == 0)
+		atomic_store(&event_dest, DEST_OFF);
+	else
+		atomic_store(&event_dest, DEST_STDERR);
+
+	if (is_path(conf->access_log)) {
+		if ((sinks[K_ACCESS] = open_sink(K_ACCESS, conf->access_log,
+		    err, errlen)) == NULL) {
+			logsink_free(sinks[K_EVENT]);
+			sinks[K_EVENT] = NULL;
+			atomic_store(&event_dest, DEST_STDERR);
+			return -1;
+		}
+		atomic_store(&access_on, 1);
+	}
 	return 0;
 }
 
 void
 log_start(struct event_base *base)
 {
-	(void)base;
+	int	k;
+
+	tls_main = 1;
+	main_base = base;
+	wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (wake_fd == -1)
+		fatal("eventfd");
+	wake_ev = event_new(base, wake_fd, EV_READ | EV_PERSIST, wake_cb,
+	    NULL);
+	if (wake_ev == NULL || event_add(wake_ev, NULL) == -1)
+		fatalx("cannot watch the log hand-off queue");
+	for (k = 0; k < K_N; k++)
+		if (sinks[k] != NULL && logsink_start(sinks[k], base) != 0)
+			fatalx("cannot start the log sink %s",
+			    logsink_path(sinks[k]));
+	queue_drain();
 }
 
 void
 log_reopen(void)
 {
+	int	k;
+
+	queue_drain();
+	for (k = 0; k < K_N; k++)
+		if (sinks[k] != NULL)
+			logsink_reopen(sinks[k], NULL);
 }
 
 int
 log_thread_attach(struct event_base *base)
 {
-	(void)base;
+	struct wlog	*w;
+
+	if (tls_w != NULL)
+		return 0;
+	w = xcalloc(1, sizeof(*w));
+	if ((w->timer = evtimer_new(base, wtimer_cb, w)) == NULL) {
+		free(w);
+		return -1;
+	}
+	tls_w = w;
 	return 0;
 }
 
 void
 log_thread_detach(void)
 {
+	struct wlog	*w = tls_w;
+	int		 k;
+
+	if (w == NULL)
+		return;
+	for (k = 0; k < K_N; k++) {
+		wbuf_handoff(w, (enum kind)k);
+		free(w->b[k].data);
+	}
+	event_free(w->timer);
+	free(w);
+	tls_w = NULL;
+}
+
+/* Stop writing to a sink that the new settings turn off or cannot open. */
+static void
+retire_sink(enum kind kind, uint64_t timeout_us)
+{
+	if (sinks[kind] == NULL)
+		return;
+	logsink_drain(sinks[kind], now_us() + timeout_us);
+	logsink_free(sinks[kind]);
+	sinks[kind] = NULL;
+}
+
+static int
+reconfigure_sink(enum kind kind, const char *path)
+{
+	char	err[600];
+
+	if (!is_path(path)) {
+		retire_sink(kind, 1000000);
+		return 0;
+	}
+	if (sinks[kind] != NULL) {
+		if (strcmp(logsink_path(sinks[kind]), path) != 0)
+			return logsink_reopen(sinks[kind], path);
+		return 0;
+	}
+	if ((sinks[kind] = open_sink(kind, path, err, sizeof(err))) == NULL) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	if (main_base != NULL)
+		logsink_start(sinks[kind], main_base);
+	return 0;
+}
+
+int
+log_reconfigure(const struct log_conf *conf)
+{
+	int	k, rc = 0;
+
+	queue_drain();
+	atomic_store(&cur_level, (int)conf->level);
+	atomic_store(&buffer_limit, conf->buffer != 0 ? (size_t)conf->buffer :
+	    DEFAULT_BUFFER);
+	atomic_store(&access_fmt, (int)conf->access_format);
+	for (k = 0; k < K_N; k++)
+		if (sinks[k] != NULL)
+			logsink_set_limit(sinks[k], limit_bytes());
+
+	if (is_path(conf->error_log)) {
+		if (reconfigure_sink(K_EVENT, conf->error_log) != 0)
+			rc = -1;
+		if (sinks[K_EVENT] != NULL)
+			atomic_store(&event_dest, DEST_SINK);
+	} else {
+		atomic_store(&event_dest, conf->error_log != NULL &&
+		    strcmp(conf->error_log, LOG_OFF) == 0 ? DEST_OFF :
+		    DEST_STDERR);
+		retire_sink(K_EVENT, 1000000);
+	}
+	if (reconfigure_sink(K_ACCESS, conf->access_log) != 0)
+		rc = -1;
+	atomic_store(&access_on, sinks[K_ACCESS] != NULL);
+	return rc;
+}
+
+void
+log_stats(struct log_sink_stats *event_log, struct log_sink_stats *access)
+{
+	struct log_sink_stats	*out[K_N] = { event_log, access };
+	struct logsink_stats	 st;
+	uint64_t		 pending[K_N];
+	int			 k;
+
+	pthread_mutex_lock(&q_lock);
+	for (k = 0; k < K_N; k++)
+		pending[k] = q_drops[k];
+	pthread_mutex_unlock(&q_lock);
+	for (k = 0; k < K_N; k++) {
+		if (out[k] == NULL)
+			continue;
+		memset(out[k], 0, sizeof(*out[k]));
+		if (sinks[k] == NULL)
+			continue;
+		logsink_stats(sinks[k], &st);
+		out[k]->enabled = 1;
+		out[k]->lines_written = st.lines_written;
+		out[k]->lines_dropped = st.lines_dropped + pending[k];
+		out[k]->bytes_written = st.bytes_written;
+		out[k]->bytes_queued = st.bytes_queued;
+		out[k]->write_errors = st.write_errors;
+		out[k]->reopens = st.reopens;
+	}
 }
 
 void
 log_finish(uint64_t timeout_us)
 {
-	(void)timeout_us;
+	struct batch	*b, *next;
+	uint64_t	 deadline;
+	int		 k;
+
+	if (atomic_load(&finished))
+		return;
+	if (timeout_us < FINISH_MIN_US)
+		timeout_us = FINISH_MIN_US;
+	deadline = now_us() + timeout_us;
+	queue_drain();
+	for (k = 0; k < K_N; k++)
+		if (sinks[k] != NULL)
+			logsink_drain(sinks[k], deadline);
+	/* From here on, whatever is logged goes to stderr. */
+	atomic_store(&finished, 1);
+	atomic_store(&access_on, 0);
+	event_set_log_callback(NULL);
+	for (k = 0; k < K_N; k++) {
+		if (sinks[k] != NULL)
+			logsink_free(sinks[k]);
+		sinks[k] = NULL;
+	}
+	if (wake_ev != NULL)
+		event_free(wake_ev);
+	wake_ev = NULL;
+	pthread_mutex_lock(&q_lock);
+	b = q_head;
+	q_head = NULL;
+	q_tail = &q_head;
+	if (wake_fd != -1)
+		close(wake_fd);
+	wake_fd = -1;
+	pthread_mutex_unlock(&q_lock);
+	for (; b != NULL; b = next) {
+		next = b->next;
+		free(b->data);
+		free(b);
+	}
+	main_base = NULL;
 }

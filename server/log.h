@@ -66,4 +66,25 @@ int	log_thread_attach(struct event_base *);
 void	log_thread_detach(void);
 void	log_finish(uint64_t timeout_us);
 
+/*
+ * Apply the [log] settings of a reloaded config (main thread): level,
+ * access_format and buffer at once; a changed path is switched to like a
+ * reopen, a sink turned off is written out and closed. Returns -1 when a new
+ * file could not be opened (the old one, if any, keeps being written).
+ */
+int	log_reconfigure(const struct log_conf *);
+
+/* Per sink counters, for the stats (main thread). */
+struct log_sink_stats {
+	int		enabled;
+	uint64_t	lines_written;
+	uint64_t	lines_dropped;	/* buffer full: counted, never silent */
+	uint64_t	bytes_written;
+	uint64_t	bytes_queued;
+	uint64_t	write_errors;
+	uint64_t	reopens;
+};
+void	log_stats(struct log_sink_stats *error_log,
+	    struct log_sink_stats *access_log);
+
 #endif
