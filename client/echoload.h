@@ -1,0 +1,77 @@
+/*
+ * echoload.h: what the client's subsystems share: the run's options as the
+ * command line set them, modes, and the kinds of error a run counts.
+ */
+#ifndef ECHOLOAD_ECHOLOAD_H
+#define ECHOLOAD_ECHOLOAD_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+#define DEFAULT_TARGET		"127.0.0.1:7007"
+#define DEFAULT_CONNECTIONS	50
+#define DEFAULT_DURATION_US	(10 * UINT64_C(1000000))
+#define DEFAULT_SIZE		64
+#define DEFAULT_DEPTH		1
+#define DEFAULT_TIMEOUT_US	(5 * UINT64_C(1000000))
+#define MAX_THREADS		1024
+#define MAX_CONNECTIONS		1000000
+#define MAX_DEPTH		65536
+#define MAX_SIZE		(64 * 1024 * 1024)
+
+enum mode {
+	MODE_ECHO,
+	MODE_CONNECT,
+	MODE_UPLOAD,
+	MODE_DOWNLOAD,
+};
+
+enum err_kind {
+	ERR_CONNECT,	/* connect failed: refused, unreachable */
+	ERR_RESET,	/* read or write failed: reset, broken pipe */
+	ERR_CLOSED,	/* the server closed while replies were owed */
+	ERR_TIMEOUT,	/* no reply (or no progress) within --timeout */
+	ERR_MISMATCH,	/* --verify found a reply that differs */
+	ERR_UNEXPECTED,	/* bytes arrived that no request asked for */
+	ERR_MAX
+};
+
+struct opts {
+	const char	*target;	/* HOST:PORT as given */
+	struct addr_spec spec;
+	enum mode	 mode;
+	unsigned	 threads;
+	unsigned	 connections;
+	unsigned	 depth;		/* -P: requests in flight per connection */
+	size_t		 size;		/* -s: message size */
+	uint64_t	 duration_us;	/* -d, 0 when only -n bounds the run */
+	uint64_t	 requests;	/* -n, 0 when unbounded */
+	uint64_t	 warmup_us;	/* -w */
+	double		 rate;		/* -R total requests/s, 0 = closed loop */
+	uint64_t	 timeout_us;
+	int		 verify;
+	int		 quiet;
+	const char	*json_path;
+	const char	*csv_path;
+	const char	*hgrm_path;
+};
+
+enum opts_result {
+	OPTS_RUN,
+	OPTS_HELP,
+	OPTS_VERSION,
+	OPTS_ERROR,
+};
+
+/* Parse argv into o; on OPTS_ERROR err holds one line saying what is wrong. */
+enum opts_result opts_parse(struct opts *o, int argc, char **argv,
+		    char *err, size_t errlen);
+void		 opts_usage(FILE *);
+
+const char	*mode_name(enum mode);
+const char	*err_name(enum err_kind);
+
+#endif

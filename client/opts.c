@@ -1,0 +1,328 @@
+/*
+ * opts.c: echoload's command line. Parsing is strict and kept apart from
+ * main so that the unit tests can drive it: every bad value is one clear
+ * line naming the option, and combinations that cannot work are refused
+ * before anything connects.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "echoload.h"
+#include "parse.h"
+
+enum {
+	OPT_VERIFY = 256,
+	OPT_TIMEOUT,
+	OPT_JSON,
+	OPT_CSV,
+	OPT_HGRM,
+};
+
+static const struct option longopts[] = {
+	{ "threads",	 required_argument, NULL, 't' },
+	{ "connections", required_argument, NULL, 'c' },
+	{ "duration",	 required_argument, NULL, 'd' },
+	{ "requests",	 required_argument, NULL, 'n' },
+	{ "warmup",	 required_argument, NULL, 'w' },
+	{ "size",	 required_argument, NULL, 's' },
+	{ "pipeline",	 required_argument, NULL, 'P' },
+	{ "mode",	 required_argument, NULL, 'm' },
+	{ "rate",	 required_argument, NULL, 'R' },
+	{ "quiet",	 no_argument,	    NULL, 'q' },
+	{ "help",	 no_argument,	    NULL, 'h' },
+	{ "version",	 no_argument,	    NULL, 'V' },
+	{ "verify",	 no_argument,	    NULL, OPT_VERIFY },
+	{ "timeout",	 required_argument, NULL, OPT_TIMEOUT },
+	{ "json",	 required_argument, NULL, OPT_JSON },
+	{ "csv",	 required_argument, NULL, OPT_CSV },
+	{ "hgrm",	 required_argument, NULL, OPT_HGRM },
+	{ NULL, 0, NULL, 0 }
+};
+
+static const char *mode_names[] = {
+	[MODE_ECHO] = "echo",
+	[MODE_CONNECT] = "connect",
+	[MODE_UPLOAD] = "upload",
+	[MODE_DOWNLOAD] = "download",
+};
+
+static const char *err_names[] = {
+	[ERR_CONNECT] = "connect",
+	[ERR_RESET] = "reset",
+	[ERR_CLOSED] = "closed",
+	[ERR_TIMEOUT] = "timeout",
+	[ERR_MISMATCH] = "mismatch",
+	[ERR_UNEXPECTED] = "unexpected",
+};
+
+const char *
+mode_name(enum mode m)
+{
+	return mode_names[m];
+}
+
+const char *
+err_name(enum err_kind k)
+{
+	return err_names[k];
+}
+
+void
+opts_usage(FILE *f)
+{
+	fprintf(f,
+"usage: echoload [-q] [-c connections] [-d duration] [-m mode] [-n requests]\n"
+"                [-P depth] [-R rate] [-s size] [-t threads] [-w warmup]\n"
+"                [--verify] [--timeout duration] [--json file] [--csv file]\n"
+"                [--hgrm file] [host:port]\n"
+"  -t N        threads (default: CPU count)\n"
+"  -c N        connections shared by the threads (default 50)\n"
+"  -d TIME     measured duration (default 10s; 500ms, 2m, ...)\n"
+"  -n N        stop after N requests\n"
+"  -w TIME     warm-up, run but not counted\n"
+"  -s SIZE     message size (default 64; k and m suffixes)\n"
+"  -P N        requests in flight per connection (default 1)\n"
+"  -m MODE     echo, connect, upload or download (default echo)\n"
+"  -R RATE     open loop at RATE requests/s in total (k and m suffixes)\n"
+"  --verify    check every echoed byte\n"
+"  --timeout T give up on a reply after T (default 5s)\n"
+"  -q          no progress line\n"
+"  --json F, --csv F, --hgrm F   write results to F (- for stdout)\n"
+"The target defaults to " DEFAULT_TARGET "; IPv6 as [::1]:PORT.\n");
+}
+
+static enum opts_result
+fail(char *err, size_t len, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return OPTS_ERROR;
+}
+
+/* A rate: a positive decimal with an optional k or m (powers of 1000). */
+static int
+parse_rate(const char *s, double *out, const char **why)
+{
+	char	*end;
+	double	 v;
+
+	if (*s == '\0' || *s == '-' || *s == '+') {
+		*why = "not a positive number";
+		return -1;
+	}
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno != 0 || !isfinite(v)) {
+		*why = "not a number";
+		return -1;
+	}
+	if (*end == 'k' || *end == 'K') {
+		v *= 1e3;
+		end++;
+	} else if (*end == 'm' || *end == 'M') {
+		v *= 1e6;
+		end++;
+	}
+	if (*end != '\0') {
+		*why = "trailing characters";
+		return -1;
+	}
+	if (v <= 0 || v > 1e9) {
+		*why = "out of range (above 0, at most 1000000000)";
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+parse_mode(const char *s, enum mode *out)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof mode_names / sizeof mode_names[0]; i++) {
+		if (strcmp(s, mode_names[i]) == 0) {
+			*out = (enum mode)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static unsigned
+cpu_count(void)
+{
+	long	n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	if (n > MAX_THREADS)
+		return MAX_THREADS;
+	return (unsigned)n;
+}
+
+static void
+opts_defaults(struct opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->target = DEFAULT_TARGET;
+	o->mode = MODE_ECHO;
+	o->connections = DEFAULT_CONNECTIONS;
+	o->depth = DEFAULT_DEPTH;
+	o->size = DEFAULT_SIZE;
+	o->duration_us = DEFAULT_DURATION_US;
+	o->timeout_us = DEFAULT_TIMEOUT_US;
+}
+
+static int
+to_stdout(const char *path)
+{
+	return path != NULL && strcmp(path, "-") == 0;
+}
+
+/* Options that are valid one by one but not together. */
+static enum opts_result
+opts_check(struct opts *o, int threads_set, int duration_set, char *err,
+    size_t len)
+{
+	if (o->requests != 0 && !duration_set)
+		o->duration_us = 0;
+	if (o->depth > 1 && o->mode != MODE_ECHO)
+		return fail(err, len, "-P applies only to echo mode");
+	if (o->verify && (o->mode == MODE_UPLOAD || o->mode == MODE_DOWNLOAD))
+		return fail(err, len, "--verify needs echo or connect mode");
+	if (o->rate > 0 && o->mode == MODE_DOWNLOAD)
+		return fail(err, len, "-R does not apply to download mode");
+	if (to_stdout(o->json_path) + to_stdout(o->csv_path) +
+	    to_stdout(o->hgrm_path) > 1)
+		return fail(err, len,
+		    "only one of --json, --csv and --hgrm can write to -");
+	if (!threads_set)
+		o->threads = cpu_count();
+	if (o->threads > o->connections)
+		o->threads = o->connections;
+	return OPTS_RUN;
+}
+
+enum opts_result
+opts_parse(struct opts *o, int argc, char **argv, char *err, size_t len)
+{
+	const char	*why = NULL;
+	uint64_t	 v;
+	int		 ch, threads_set = 0, duration_set = 0;
+
+	opts_defaults(o);
+	optind = 0;	/* GNU getopt: start over, also between unit tests */
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:c:d:hm:n:P:qR:s:t:Vw:", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 't':
+			if (parse_uint(optarg, 1, MAX_THREADS, &v, &why) != 0)
+				return fail(err, len, "-t %s: %s", optarg, why);
+			o->threads = (unsigned)v;
+			threads_set = 1;
+			break;
+		case 'c':
+			if (parse_uint(optarg, 1, MAX_CONNECTIONS, &v, &why) != 0)
+				return fail(err, len, "-c %s: %s", optarg, why);
+			o->connections = (unsigned)v;
+			break;
+		case 'd':
+			if (parse_duration(optarg, &v, &why) != 0)
+				return fail(err, len, "-d %s: %s", optarg, why);
+			if (v == 0)
+				return fail(err, len, "-d %s: must be above 0",
+				    optarg);
+			o->duration_us = v;
+			duration_set = 1;
+			break;
+		case 'n':
+			if (parse_uint(optarg, 1, UINT64_MAX / 2, &v, &why) != 0)
+				return fail(err, len, "-n %s: %s", optarg, why);
+			o->requests = v;
+			break;
+		case 'w':
+			if (parse_duration(optarg, &v, &why) != 0)
+				return fail(err, len, "-w %s: %s", optarg, why);
+			o->warmup_us = v;
+			break;
+		case 's':
+			if (parse_size(optarg, &v, &why) != 0)
+				return fail(err, len, "-s %s: %s", optarg, why);
+			if (v < 1 || v > MAX_SIZE)
+				return fail(err, len,
+				    "-s %s: out of range (1 byte to 64m)", optarg);
+			o->size = (size_t)v;
+			break;
+		case 'P':
+			if (parse_uint(optarg, 1, MAX_DEPTH, &v, &why) != 0)
+				return fail(err, len, "-P %s: %s", optarg, why);
+			o->depth = (unsigned)v;
+			break;
+		case 'm':
+			if (parse_mode(optarg, &o->mode) != 0)
+				return fail(err, len, "-m %s: unknown mode (echo, "
+				    "connect, upload or download)", optarg);
+			break;
+		case 'R':
+			if (parse_rate(optarg, &o->rate, &why) != 0)
+				return fail(err, len, "-R %s: %s", optarg, why);
+			break;
+		case 'q':
+			o->quiet = 1;
+			break;
+		case OPT_VERIFY:
+			o->verify = 1;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_duration(optarg, &v, &why) != 0)
+				return fail(err, len, "--timeout %s: %s", optarg,
+				    why);
+			if (v < 1000)
+				return fail(err, len,
+				    "--timeout %s: must be at least 1ms", optarg);
+			o->timeout_us = v;
+			break;
+		case OPT_JSON:
+			o->json_path = optarg;
+			break;
+		case OPT_CSV:
+			o->csv_path = optarg;
+			break;
+		case OPT_HGRM:
+			o->hgrm_path = optarg;
+			break;
+		case 'h':
+			return OPTS_HELP;
+		case 'V':
+			return OPTS_VERSION;
+		case ':':
+			return fail(err, len, "option %s needs a value",
+			    argv[optind - 1]);
+		default:
+			if (optopt != 0)
+				return fail(err, len, "unknown option -%c", optopt);
+			return fail(err, len, "unknown option %s",
+			    argv[optind - 1]);
+		}
+	}
+	if (argc - optind > 1)
+		return fail(err, len, "only one target, got \"%s\" and \"%s\"",
+		    argv[optind], argv[optind + 1]);
+	if (argc - optind == 1)
+		o->target = argv[optind];
+	if (addr_parse(o->target, NULL, &o->spec, &why) != 0)
+		return fail(err, len, "target %s: %s", o->target, why);
+	if (o->spec.wildcard || o->spec.host[0] == '\0')
+		return fail(err, len, "target %s: needs a host", o->target);
+	return opts_check(o, threads_set, duration_set, err, len);
+}

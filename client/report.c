@@ -1,0 +1,316 @@
+/*
+ * report.c: turns a run's counters and histograms into text for people
+ * (summary, progress line) and for programs (JSON, CSV, .hgrm). Latencies
+ * are microseconds everywhere except .hgrm, which is in milliseconds as the
+ * HdrHistogram plotters expect.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "echoload.h"
+#include "report.h"
+
+static const double	percentiles[] = { 50, 90, 99, 99.9, 99.99 };
+static const char	*pct_json[] = { "p50", "p90", "p99", "p99_9",
+			    "p99_99" };
+static const char	*pct_text[] = { "p50", "p90", "p99", "p99.9",
+			    "p99.99" };
+
+#define NPCT	(sizeof percentiles / sizeof percentiles[0])
+
+const char *
+report_duration(char *buf, size_t len, uint64_t us)
+{
+	if (us < 1000)
+		snprintf(buf, len, "%lluus", (unsigned long long)us);
+	else if (us < 1000000)
+		snprintf(buf, len, "%.2fms", (double)us / 1e3);
+	else
+		snprintf(buf, len, "%.2fs", (double)us / 1e6);
+	return buf;
+}
+
+static double
+per_second(uint64_t n, double s)
+{
+	return s > 0 ? (double)n / s : 0.0;
+}
+
+static uint64_t
+error_total(const struct counters *c)
+{
+	uint64_t	n = 0;
+	int		i;
+
+	for (i = 0; i < ERR_MAX; i++)
+		n += c->errors[i];
+	return n;
+}
+
+void
+report_warmup(FILE *f, uint64_t warmup_us)
+{
+	char	buf[32];
+
+	fprintf(f, "\r\033[Kwarming up for %s",
+	    report_duration(buf, sizeof buf, warmup_us));
+	fflush(f);
+}
+
+void
+report_progress(FILE *f, const struct interval *iv)
+{
+	char	buf[32];
+
+	fprintf(f, "\r\033[K[%4llus] %12.1f req/s  p99 %-9s errors %llu",
+	    (unsigned long long)iv->second,
+	    per_second(iv->c.requests, iv->length_s),
+	    iv->lat->total ? report_duration(buf, sizeof buf,
+	    hist_percentile(iv->lat, 99)) : "-",
+	    (unsigned long long)error_total(&iv->c));
+	fflush(f);
+}
+
+void
+report_progress_clear(FILE *f)
+{
+	fprintf(f, "\r\033[K");
+	fflush(f);
+}
+
+void
+report_csv_header(FILE *f)
+{
+	fprintf(f, "second,length_s,requests,requests_per_s,errors,"
+	    "bytes_sent,bytes_received,latency_p50_us,latency_p90_us,"
+	    "latency_p99_us,latency_max_us\n");
+}
+
+void
+report_csv_row(FILE *f, const struct interval *iv)
+{
+	fprintf(f, "%llu,%.6f,%llu,%.3f,%llu,%llu,%llu,%llu,%llu,%llu,%llu\n",
+	    (unsigned long long)iv->second, iv->length_s,
+	    (unsigned long long)iv->c.requests,
+	    per_second(iv->c.requests, iv->length_s),
+	    (unsigned long long)error_total(&iv->c),
+	    (unsigned long long)iv->c.bytes_sent,
+	    (unsigned long long)iv->c.bytes_received,
+	    (unsigned long long)hist_percentile(iv->lat, 50),
+	    (unsigned long long)hist_percentile(iv->lat, 90),
+	    (unsigned long long)hist_percentile(iv->lat, 99),
+	    (unsigned long long)hist_max(iv->lat));
+	fflush(f);
+}
+
+int
+report_rate_reached(const struct run *r)
+{
+	double	achieved = per_second(r->res.c.requests, r->res.duration_s);
+
+	return achieved >= r->o->rate * 0.99;
+}
+
+static int
+has_latency(const struct opts *o)
+{
+	return o->mode == MODE_ECHO || o->mode == MODE_CONNECT;
+}
+
+static void
+text_errors(FILE *f, const struct result *res)
+{
+	const char	*sep = " (";
+	int		 i;
+
+	fprintf(f, "errors     %llu", (unsigned long long)res->errors);
+	for (i = 0; i < ERR_MAX; i++) {
+		if (res->c.errors[i] == 0)
+			continue;
+		fprintf(f, "%s%s %llu", sep, err_name(i),
+		    (unsigned long long)res->c.errors[i]);
+		sep = ", ";
+	}
+	fprintf(f, "%s\n", res->errors ? ")" : "");
+}
+
+static void
+text_latency_row(FILE *f, const char *name, const struct hist *h)
+{
+	char	buf[32];
+	size_t	i;
+
+	fprintf(f, "  %-9s %9s", name,
+	    report_duration(buf, sizeof buf, hist_min(h)));
+	fprintf(f, " %9s", report_duration(buf, sizeof buf,
+	    (uint64_t)(hist_mean(h) + 0.5)));
+	for (i = 0; i < NPCT; i++)
+		fprintf(f, " %9s", report_duration(buf, sizeof buf,
+		    hist_percentile(h, percentiles[i])));
+	fprintf(f, " %9s\n", report_duration(buf, sizeof buf, hist_max(h)));
+}
+
+static void
+text_latency(FILE *f, const struct run *r)
+{
+	const struct result	*res = &r->res;
+	size_t			 i;
+
+	if (!has_latency(r->o)) {
+		fprintf(f, "latency    not measured in %s mode\n",
+		    mode_name(r->o->mode));
+		return;
+	}
+	if (res->lat.total == 0) {
+		fprintf(f, "latency    no replies\n");
+		return;
+	}
+	fprintf(f, "latency    %9s %9s", "min", "mean");
+	for (i = 0; i < NPCT; i++)
+		fprintf(f, " %9s", pct_text[i]);
+	fprintf(f, " %9s\n", "max");
+	if (run_open_loop(r)) {
+		text_latency_row(f, "response", &res->lat);
+		text_latency_row(f, "service", &res->svc);
+		fprintf(f, "  (response: from the intended send time; service: "
+		    "from the actual write)\n");
+	} else
+		text_latency_row(f, "reply", &res->lat);
+}
+
+void
+report_text(FILE *f, const struct run *r)
+{
+	const struct opts	*o = r->o;
+	const struct result	*res = &r->res;
+	char			 buf[32];
+	double			 d = res->duration_s;
+
+	fprintf(f, "target     %s (%s), %s mode, %u connections, %u threads\n",
+	    o->target, r->target, mode_name(o->mode), o->connections,
+	    o->threads);
+	fprintf(f, "messages   %zu bytes, %u in flight per connection%s\n",
+	    o->size, o->depth, o->verify ? ", verified" : "");
+	fprintf(f, "duration   %.2fs", d);
+	if (o->warmup_us > 0)
+		fprintf(f, " after a %s warm-up", report_duration(buf,
+		    sizeof buf, o->warmup_us));
+	fprintf(f, "\nrequests   %llu (%.1f/s)\n",
+	    (unsigned long long)res->c.requests,
+	    per_second(res->c.requests, d));
+	text_errors(f, res);
+	fprintf(f, "sent       %.2f MiB (%.2f MiB/s), received %.2f MiB "
+	    "(%.2f MiB/s)\n", (double)res->c.bytes_sent / 1048576.0,
+	    per_second(res->c.bytes_sent, d) / 1048576.0,
+	    (double)res->c.bytes_received / 1048576.0,
+	    per_second(res->c.bytes_received, d) / 1048576.0);
+	if (run_open_loop(r)) {
+		fprintf(f, "rate       target %.1f/s, achieved %.1f/s", o->rate,
+		    per_second(res->c.requests, d));
+		if (report_rate_reached(r))
+			fprintf(f, "\n");
+		else
+			fprintf(f, ": TARGET NOT REACHED (the server or this "
+			    "client could not keep up)\n");
+	}
+	text_latency(f, r);
+}
+
+static void
+json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", (unsigned char)*s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void
+json_latency(FILE *f, const char *name, const struct hist *h)
+{
+	size_t	i;
+
+	fprintf(f, "  \"%s\": {\"count\": %llu, \"min\": %llu, "
+	    "\"mean\": %.3f, \"stddev\": %.3f", name,
+	    (unsigned long long)h->total, (unsigned long long)hist_min(h),
+	    hist_mean(h), hist_stddev(h));
+	for (i = 0; i < NPCT; i++)
+		fprintf(f, ", \"%s\": %llu", pct_json[i],
+		    (unsigned long long)hist_percentile(h, percentiles[i]));
+	fprintf(f, ", \"max\": %llu, \"underflow\": %llu, "
+	    "\"overflow\": %llu}", (unsigned long long)hist_max(h),
+	    (unsigned long long)h->underflow, (unsigned long long)h->overflow);
+}
+
+static void
+json_rate(FILE *f, const struct run *r)
+{
+	double	achieved = per_second(r->res.c.requests, r->res.duration_s);
+
+	if (run_open_loop(r))
+		fprintf(f, "  \"rate\": {\"target_per_s\": %.3f, "
+		    "\"achieved_per_s\": %.3f, \"reached\": %s}",
+		    r->o->rate, achieved,
+		    report_rate_reached(r) ? "true" : "false");
+	else
+		fprintf(f, "  \"rate\": {\"target_per_s\": null, "
+		    "\"achieved_per_s\": %.3f, \"reached\": null}", achieved);
+}
+
+void
+report_json(FILE *f, const struct run *r)
+{
+	const struct opts	*o = r->o;
+	const struct result	*res = &r->res;
+	double			 d = res->duration_s;
+	int			 i;
+
+	fprintf(f, "{\n  \"target\": ");
+	json_string(f, o->target);
+	fprintf(f, ",\n  \"address\": ");
+	json_string(f, r->target);
+	fprintf(f, ",\n  \"mode\": \"%s\",\n", mode_name(o->mode));
+	fprintf(f, "  \"connections\": %u,\n  \"threads\": %u,\n",
+	    o->connections, o->threads);
+	fprintf(f, "  \"message_size\": %zu,\n  \"pipeline\": %u,\n", o->size,
+	    o->depth);
+	fprintf(f, "  \"verify\": %s,\n", o->verify ? "true" : "false");
+	fprintf(f, "  \"duration_s\": %.6f,\n  \"warmup_s\": %.6f,\n", d,
+	    (double)o->warmup_us / 1e6);
+	fprintf(f, "  \"requests\": %llu,\n  \"errors\": %llu,\n",
+	    (unsigned long long)res->c.requests,
+	    (unsigned long long)res->errors);
+	fprintf(f, "  \"error_counts\": {");
+	for (i = 0; i < ERR_MAX; i++)
+		fprintf(f, "%s\"%s\": %llu", i ? ", " : "", err_name(i),
+		    (unsigned long long)res->c.errors[i]);
+	fprintf(f, "},\n");
+	fprintf(f, "  \"bytes_sent\": %llu,\n  \"bytes_received\": %llu,\n",
+	    (unsigned long long)res->c.bytes_sent,
+	    (unsigned long long)res->c.bytes_received);
+	fprintf(f, "  \"throughput\": {\"requests_per_s\": %.3f, "
+	    "\"bytes_per_s\": %.3f, \"bytes_sent_per_s\": %.3f, "
+	    "\"bytes_received_per_s\": %.3f},\n",
+	    per_second(res->c.requests, d),
+	    per_second(res->c.bytes_sent + res->c.bytes_received, d),
+	    per_second(res->c.bytes_sent, d),
+	    per_second(res->c.bytes_received, d));
+	json_latency(f, "latency_us", &res->lat);
+	fprintf(f, ",\n");
+	json_latency(f, "service_latency_us", &res->svc);
+	fprintf(f, ",\n");
+	json_rate(f, r);
+	fprintf(f, "\n}\n");
+}
+
+int
+report_hgrm(FILE *f, const struct run *r)
+{
+	return hist_write_hgrm(&r->res.lat, f, 5, 1000.0);
+}

@@ -1,0 +1,37 @@
+/*
+ * report.h: how a run's figures are shown: the human summary, the progress
+ * line, JSON, CSV (one row a second) and HdrHistogram's .hgrm text.
+ */
+#ifndef ECHOLOAD_REPORT_H
+#define ECHOLOAD_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "hist.h"
+#include "run.h"
+
+/* One second (or the last part of one) of the run. */
+struct interval {
+	uint64_t	 second;
+	double		 length_s;
+	struct counters	 c;
+	struct hist	*lat;
+};
+
+/* "85us", "1.23ms", "2.50s" into buf. */
+const char	*report_duration(char *buf, size_t len, uint64_t us);
+
+void	report_warmup(FILE *, uint64_t warmup_us);
+void	report_progress(FILE *, const struct interval *);
+void	report_progress_clear(FILE *);
+void	report_csv_header(FILE *);
+void	report_csv_row(FILE *, const struct interval *);
+
+/* Did the open loop reach its target (achieved within 1%)? */
+int	report_rate_reached(const struct run *);
+void	report_text(FILE *, const struct run *);
+void	report_json(FILE *, const struct run *);
+int	report_hgrm(FILE *, const struct run *);
+
+#endif

@@ -1,0 +1,601 @@
+/*
+ * run.c: a load run from start to result. It resolves the target, checks
+ * that it answers, starts one worker thread per -t with its own event_base
+ * and share of the connections, and follows the run from the main thread:
+ * once a second every worker hands its interval figures to a slot (the only
+ * lock, taken once a second, never per request), and the main thread turns
+ * complete slots into the progress line and CSV rows. At the end the
+ * workers' totals are merged into the result.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "echoload.h"
+#include "report.h"
+#include "run.h"
+#include "session.h"
+#include "util.h"
+
+#define START_DELAY_NS	(100 * UINT64_C(1000000))
+#define NS_PER_S	UINT64_C(1000000000)
+
+static atomic_int stop_requested;
+
+void
+run_request_stop(void)
+{
+	atomic_store(&stop_requested, 1);
+}
+
+static struct timeval
+tv_until(uint64_t at_ns, uint64_t now)
+{
+	struct timeval	tv;
+	uint64_t	us = at_ns > now ? (at_ns - now + 999) / 1000 : 0;
+
+	tv.tv_sec = (time_t)(us / 1000000);
+	tv.tv_usec = (suseconds_t)(us % 1000000);
+	return tv;
+}
+
+static void
+counters_add(struct counters *dst, const struct counters *src)
+{
+	int	i;
+
+	dst->requests += src->requests;
+	dst->bytes_sent += src->bytes_sent;
+	dst->bytes_received += src->bytes_received;
+	for (i = 0; i < ERR_MAX; i++)
+		dst->errors[i] += src->errors[i];
+}
+
+static void
+warn_error(struct run *r, enum err_kind kind, int err)
+{
+	char	 buf[128], tmo[32];
+	const char *pre = r->progress ? "\r\033[K" : "";
+
+	switch (kind) {
+	case ERR_CONNECT:
+		fprintf(stderr, "%sechoload: connect to %s: %s\n", pre,
+		    r->target, strerror_r(err, buf, sizeof buf));
+		break;
+	case ERR_RESET:
+		fprintf(stderr, "%sechoload: connection to %s: %s\n", pre,
+		    r->target, strerror_r(err, buf, sizeof buf));
+		break;
+	case ERR_CLOSED:
+		fprintf(stderr, "%sechoload: %s closed a connection that "
+		    "still owed data\n", pre, r->target);
+		break;
+	case ERR_TIMEOUT:
+		report_duration(tmo, sizeof tmo, r->timeout_ns / 1000);
+		fprintf(stderr, "%sechoload: %s: no reply within %s\n", pre,
+		    r->target, tmo);
+		break;
+	case ERR_MISMATCH:
+		fprintf(stderr, "%sechoload: %s: reply differs from the "
+		    "request\n", pre, r->target);
+		break;
+	case ERR_UNEXPECTED:
+		fprintf(stderr, "%sechoload: %s sent bytes no request asked "
+		    "for\n", pre, r->target);
+		break;
+	default:
+		break;
+	}
+}
+
+void
+worker_error(struct worker *w, enum err_kind kind, int err)
+{
+	unsigned	bit = 1u << kind;
+
+	w->ival.errors[kind]++;
+	if ((atomic_fetch_or(&w->run->warned, bit) & bit) == 0)
+		warn_error(w->run, kind, err);
+}
+
+void
+worker_session_done(struct worker *w, uint64_t now)
+{
+	if (--w->nactive > 0)
+		return;
+	if (w->finish_ns == 0)
+		w->finish_ns = now < w->run->end_ns ? now : w->run->end_ns;
+	event_base_loopbreak(w->base);
+}
+
+/* Hand the current second to its slot, then fold it into the totals. */
+static void
+worker_report(struct worker *w, int final)
+{
+	struct run	*r = w->run;
+	struct slot	*sl = &r->slots[w->second % SLOT_RING];
+
+	pthread_mutex_lock(&r->lock);
+	while (sl->second != w->second)
+		pthread_cond_wait(&r->cond, &r->lock);
+	counters_add(&sl->c, &w->ival);
+	hist_merge(&sl->lat, &w->ival_lat);
+	sl->reports++;
+	if (final)
+		r->finished_at[w->id] = w->second;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+
+	counters_add(&w->total, &w->ival);
+	hist_merge(&w->lat, &w->ival_lat);
+	hist_merge(&w->svc, &w->ival_svc);
+	memset(&w->ival, 0, sizeof w->ival);
+	hist_reset(&w->ival_lat);
+	hist_reset(&w->ival_svc);
+	w->second++;
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+	struct run	*r = w->run;
+	struct timeval	 tv;
+	uint64_t	 next;
+
+	(void)fd;
+	(void)what;
+	worker_report(w, 0);
+	next = r->measure_ns + w->second * NS_PER_S;
+	if (next < r->end_ns && !w->draining) {
+		tv = tv_until(next, now_ns());
+		evtimer_add(w->ev_tick, &tv);
+	}
+}
+
+static void
+on_hard_stop(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+	uint64_t	 now = now_ns();
+	unsigned	 i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < w->nsessions; i++)
+		session_stop(&w->sessions[i], now);
+}
+
+static void
+worker_drain(struct worker *w, uint64_t now, uint64_t finish)
+{
+	struct timeval	tv;
+	unsigned	i;
+
+	if (w->draining)
+		return;
+	w->draining = 1;
+	if (w->finish_ns == 0)
+		w->finish_ns = finish;
+	evtimer_del(w->ev_tick);
+	for (i = 0; i < w->nsessions; i++)
+		session_drain(&w->sessions[i], now);
+	if (w->nactive > 0) {
+		/* Replies still owed get --timeout, and a little more. */
+		tv = tv_until(now + w->run->timeout_ns + 200 * UINT64_C(1000000),
+		    now);
+		evtimer_add(w->ev_hard, &tv);
+	}
+}
+
+static void
+on_end(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+
+	(void)fd;
+	(void)what;
+	worker_drain(w, now_ns(), w->run->end_ns);
+}
+
+static void
+on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+	uint64_t	 now = now_ns();
+	unsigned	 i;
+
+	(void)fd;
+	(void)what;
+	if (atomic_load(&stop_requested)) {
+		worker_drain(w, now, now < w->run->end_ns ? now :
+		    w->run->end_ns);
+		on_hard_stop(-1, 0, w);
+		return;
+	}
+	for (i = 0; i < w->nsessions; i++)
+		session_sweep(&w->sessions[i], now);
+}
+
+static struct event_base *
+worker_base(const struct run *r)
+{
+	struct event_config	*cfg;
+	struct event_base	*base;
+
+	if ((cfg = event_config_new()) == NULL)
+		return NULL;
+	/* One thread per base: no locking. Open loop needs timers finer
+	 * than epoll's milliseconds. */
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+	if (run_open_loop(r))
+		event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
+static uint64_t
+session_quota(const struct opts *o, unsigned index)
+{
+	if (o->requests == 0)
+		return UINT64_MAX;
+	return o->requests / o->connections +
+	    (index < o->requests % o->connections ? 1 : 0);
+}
+
+static void
+worker_setup(struct worker *w)
+{
+	struct run	*r = w->run;
+	struct timeval	 tv;
+	uint64_t	 now = now_ns(), sweep_us;
+	unsigned	 i;
+
+	w->rbuf = xmalloc(IO_CHUNK);
+	w->nsessions = (r->o->connections - w->id + r->nworkers - 1) /
+	    r->nworkers;
+	w->sessions = xcalloc(w->nsessions, sizeof *w->sessions);
+	for (i = 0; i < w->nsessions; i++) {
+		session_init(&w->sessions[i], w, w->id + i * r->nworkers,
+		    session_quota(r->o, w->id + i * r->nworkers));
+	}
+	w->nactive = w->nsessions;
+	w->second = 1;
+
+	sweep_us = r->o->timeout_us / 4;
+	if (sweep_us > 100000)
+		sweep_us = 100000;
+	if (sweep_us < 1000)
+		sweep_us = 1000;
+	w->ev_sweep = event_new(w->base, -1, EV_PERSIST, on_sweep, w);
+	tv.tv_sec = 0;
+	tv.tv_usec = (suseconds_t)sweep_us;
+	event_add(w->ev_sweep, &tv);
+	w->ev_tick = evtimer_new(w->base, on_tick, w);
+	if (r->measure_ns + NS_PER_S < r->end_ns) {
+		tv = tv_until(r->measure_ns + NS_PER_S, now);
+		evtimer_add(w->ev_tick, &tv);
+	}
+	w->ev_end = evtimer_new(w->base, on_end, w);
+	if (r->end_ns != UINT64_MAX) {
+		tv = tv_until(r->end_ns, now);
+		evtimer_add(w->ev_end, &tv);
+	}
+	w->ev_hard = evtimer_new(w->base, on_hard_stop, w);
+	if (w->ev_sweep == NULL || w->ev_tick == NULL || w->ev_end == NULL ||
+	    w->ev_hard == NULL) {
+		fprintf(stderr, "echoload: cannot create timer events\n");
+		exit(1);
+	}
+}
+
+static void
+worker_teardown(struct worker *w)
+{
+	unsigned	i;
+
+	for (i = 0; i < w->nsessions; i++)
+		session_free(&w->sessions[i]);
+	free(w->sessions);
+	w->sessions = NULL;
+	event_free(w->ev_sweep);
+	event_free(w->ev_tick);
+	event_free(w->ev_end);
+	event_free(w->ev_hard);
+	event_base_free(w->base);
+	w->base = NULL;
+	free(w->rbuf);
+	w->rbuf = NULL;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker	*w = arg;
+	unsigned	 i;
+
+	if ((w->base = worker_base(w->run)) == NULL) {
+		fprintf(stderr, "echoload: cannot create an event base\n");
+		exit(1);
+	}
+	worker_setup(w);
+	for (i = 0; i < w->nsessions; i++)
+		session_start(&w->sessions[i]);
+	if (w->nactive > 0)
+		event_base_dispatch(w->base);
+	worker_report(w, 1);
+	worker_teardown(w);
+	return NULL;
+}
+
+/* Pseudo-random printable bytes: easy to read in a packet dump, and no
+ * shifted copy of the stream matches itself. */
+static uint8_t *
+make_pattern(void)
+{
+	uint8_t		*p = xmalloc(PATTERN_LEN);
+	uint32_t	 x = 2463534242u;
+	size_t		 i;
+
+	for (i = 0; i < PATTERN_PERIOD; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (uint8_t)(33 + x % 94);
+	}
+	for (; i < PATTERN_LEN; i++)
+		p[i] = p[i - PATTERN_PERIOD];
+	return p;
+}
+
+/* One blocking connect, so that a dead target fails fast and plainly. */
+static int
+check_target(struct run *r)
+{
+	struct pollfd	pfd;
+	socklen_t	len = sizeof(int);
+	char		buf[128];
+	int		fd, err = 0, rv;
+
+	fd = socket(r->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		err = errno;
+		goto fail;
+	}
+	if (connect(fd, (struct sockaddr *)&r->addr, r->addrlen) == -1) {
+		if (errno != EINPROGRESS) {
+			err = errno;
+			goto fail;
+		}
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		rv = poll(&pfd, 1, (int)(r->o->timeout_us / 1000));
+		if (rv == 0)
+			err = ETIMEDOUT;
+		else if (rv == -1)
+			err = errno;
+		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+			err = errno;
+		if (err != 0)
+			goto fail;
+	}
+	close(fd);
+	return 0;
+fail:
+	if (fd != -1)
+		close(fd);
+	fprintf(stderr, "echoload: cannot connect to %s: %s\n", r->target,
+	    strerror_r(err, buf, sizeof buf));
+	return -1;
+}
+
+static int
+resolve_target(struct run *r)
+{
+	const char	*why = NULL;
+
+	if (addr_resolve(&r->o->spec, 0, &r->addr, &r->addrlen, 1, &why) < 1) {
+		fprintf(stderr, "echoload: target %s: %s\n", r->o->target,
+		    why != NULL ? why : "no address");
+		return -1;
+	}
+	addr_format((struct sockaddr *)&r->addr, r->target, sizeof r->target);
+	return 0;
+}
+
+static void
+slots_init(struct run *r)
+{
+	unsigned	i;
+
+	for (i = 0; i < SLOT_RING; i++) {
+		memset(&r->slots[i].c, 0, sizeof r->slots[i].c);
+		hist_init(&r->slots[i].lat);
+		r->slots[i].reports = 0;
+		r->slots[i].second = i == 0 ? SLOT_RING : i;
+	}
+}
+
+static int
+start_workers(struct run *r)
+{
+	sigset_t	all, old;
+	unsigned	i;
+	int		rv;
+
+	/* Signals stay with the main thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (i = 0; i < r->nworkers; i++) {
+		rv = pthread_create(&r->workers[i].thread, NULL, worker_main,
+		    &r->workers[i]);
+		if (rv != 0) {
+			fprintf(stderr, "echoload: cannot start a thread: %s\n",
+			    strerror(rv));
+			exit(1);
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return 0;
+}
+
+/* Is every worker's figure for second k in? *last: nothing comes after. */
+static int
+slot_complete(struct run *r, uint64_t k, int *last)
+{
+	unsigned	i, before = 0;
+
+	*last = 1;
+	for (i = 0; i < r->nworkers; i++) {
+		if (r->finished_at[i] < k)
+			before++;
+		if (r->finished_at[i] > k)
+			*last = 0;
+	}
+	return r->slots[k % SLOT_RING].reports + before == r->nworkers;
+}
+
+static uint64_t
+latest_finish(const struct run *r)
+{
+	uint64_t	t = r->measure_ns;
+	unsigned	i;
+
+	for (i = 0; i < r->nworkers; i++)
+		if (r->workers[i].finish_ns > t)
+			t = r->workers[i].finish_ns;
+	return t;
+}
+
+/* The main thread's part: one progress line and CSV row per second. */
+static void
+follow(struct run *r, FILE *csv)
+{
+	struct interval	 iv;
+	struct slot	*sl;
+	uint64_t	 k;
+	int		 last = 0;
+
+	iv.lat = xmalloc(sizeof *iv.lat);
+	if (r->progress && r->o->warmup_us > 0)
+		report_warmup(stderr, r->o->warmup_us);
+	for (k = 1; !last; k++) {
+		sl = &r->slots[k % SLOT_RING];
+		pthread_mutex_lock(&r->lock);
+		while (!slot_complete(r, k, &last))
+			pthread_cond_wait(&r->cond, &r->lock);
+		iv.second = k;
+		iv.c = sl->c;
+		memcpy(iv.lat, &sl->lat, sizeof *iv.lat);
+		memset(&sl->c, 0, sizeof sl->c);
+		hist_reset(&sl->lat);
+		sl->reports = 0;
+		sl->second = k + SLOT_RING;
+		pthread_cond_broadcast(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+
+		iv.length_s = 1.0;
+		if (last) {
+			iv.length_s = (double)(latest_finish(r) -
+			    r->measure_ns) / 1e9 - (double)(k - 1);
+			if (iv.length_s <= 0)
+				iv.length_s = 0;
+		}
+		if (r->progress)
+			report_progress(stderr, &iv);
+		if (csv != NULL)
+			report_csv_row(csv, &iv);
+	}
+	if (r->progress)
+		report_progress_clear(stderr);
+	free(iv.lat);
+}
+
+static void
+collect(struct run *r)
+{
+	struct result	*res = &r->res;
+	unsigned	 i;
+	int		 k;
+
+	hist_init(&res->lat);
+	hist_init(&res->svc);
+	for (i = 0; i < r->nworkers; i++) {
+		counters_add(&res->c, &r->workers[i].total);
+		hist_merge(&res->lat, &r->workers[i].lat);
+		hist_merge(&res->svc, &r->workers[i].svc);
+	}
+	for (k = 0; k < ERR_MAX; k++)
+		res->errors += res->c.errors[k];
+	res->duration_s = (double)(latest_finish(r) - r->measure_ns) / 1e9;
+}
+
+int
+run_load(const struct opts *o, FILE *csv, struct run **out)
+{
+	struct run	*r;
+	uint64_t	 now;
+	unsigned	 i;
+
+	*out = r = xcalloc(1, sizeof *r);
+	r->o = o;
+	r->timeout_ns = o->timeout_us * 1000;
+	r->progress = !o->quiet && isatty(STDERR_FILENO);
+	if (resolve_target(r) != 0 || check_target(r) != 0)
+		return -1;
+	r->pattern = make_pattern();
+	r->nworkers = o->threads;
+	r->workers = xcalloc(r->nworkers, sizeof *r->workers);
+	r->finished_at = xcalloc(r->nworkers, sizeof *r->finished_at);
+	for (i = 0; i < r->nworkers; i++) {
+		r->workers[i].run = r;
+		r->workers[i].id = i;
+		hist_init(&r->workers[i].ival_lat);
+		hist_init(&r->workers[i].ival_svc);
+		hist_init(&r->workers[i].lat);
+		hist_init(&r->workers[i].svc);
+		r->finished_at[i] = UINT64_MAX;
+	}
+	slots_init(r);
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+
+	now = now_ns();
+	r->start_ns = now + START_DELAY_NS;
+	r->measure_ns = r->start_ns + o->warmup_us * 1000;
+	r->end_ns = o->duration_us == 0 ? UINT64_MAX :
+	    r->measure_ns + o->duration_us * 1000;
+
+	start_workers(r);
+	follow(r, csv);
+	for (i = 0; i < r->nworkers; i++)
+		pthread_join(r->workers[i].thread, NULL);
+	collect(r);
+	return 0;
+}
+
+void
+run_free(struct run *r)
+{
+	if (r == NULL)
+		return;
+	if (r->workers != NULL) {
+		pthread_mutex_destroy(&r->lock);
+		pthread_cond_destroy(&r->cond);
+	}
+	free(r->workers);
+	free(r->finished_at);
+	free(r->pattern);
+	free(r);
+}

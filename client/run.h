@@ -1,0 +1,125 @@
+/*
+ * run.h: one load run: the workers (a thread and an event_base each), the
+ * shared schedule, the once-a-second slots through which the workers hand
+ * their interval figures to the main thread, and the final result.
+ */
+#ifndef ECHOLOAD_RUN_H
+#define ECHOLOAD_RUN_H
+
+#include <sys/socket.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "echoload.h"
+#include "hist.h"
+
+/* The message pattern repeats every PATTERN_PERIOD bytes (a prime, so that
+ * no message size lines up with it); the buffer holds one period plus the
+ * longest single read or write so that any window is one contiguous slice. */
+#define PATTERN_PERIOD	65521
+#define IO_CHUNK	(128 * 1024)
+#define PATTERN_LEN	(PATTERN_PERIOD + IO_CHUNK)
+/* Seconds of progress a worker may run ahead of the main thread. */
+#define SLOT_RING	8
+
+struct session;
+struct event;
+struct event_base;
+
+struct counters {
+	uint64_t	requests;
+	uint64_t	bytes_sent;
+	uint64_t	bytes_received;
+	uint64_t	errors[ERR_MAX];
+};
+
+/* One second of the run, summed over the workers. */
+struct slot {
+	uint64_t	second;		/* which second this slot collects */
+	unsigned	reports;
+	struct counters	c;
+	struct hist	lat;
+};
+
+struct worker {
+	struct run	*run;
+	unsigned	 id;
+	pthread_t	 thread;
+	struct event_base *base;
+	struct session	*sessions;
+	unsigned	 nsessions;
+	unsigned	 nactive;	/* sessions not yet done */
+	uint8_t		*rbuf;		/* one read buffer for all sessions */
+	int		 draining;	/* no new requests */
+	uint64_t	 finish_ns;
+	uint64_t	 second;	/* the second now being counted */
+	/* The current second; merged into the totals at each tick. */
+	struct counters	 ival;
+	struct hist	 ival_lat;
+	struct hist	 ival_svc;
+	struct counters	 total;
+	struct hist	 lat;
+	struct hist	 svc;
+	struct event	*ev_sweep;
+	struct event	*ev_tick;
+	struct event	*ev_end;
+	struct event	*ev_hard;
+};
+
+struct result {
+	double		 duration_s;
+	struct counters	 c;
+	uint64_t	 errors;
+	struct hist	 lat;		/* from the intended send time */
+	struct hist	 svc;		/* from the actual write */
+};
+
+struct run {
+	const struct opts *o;
+	struct sockaddr_storage addr;
+	socklen_t	 addrlen;
+	char		 target[ADDR_STRLEN];
+	uint8_t		*pattern;
+	uint64_t	 start_ns;	/* first request, all connections */
+	uint64_t	 measure_ns;	/* end of the warm-up */
+	uint64_t	 end_ns;	/* UINT64_MAX when -n alone bounds it */
+	uint64_t	 timeout_ns;
+	int		 progress;	/* print the progress line */
+	struct worker	*workers;
+	unsigned	 nworkers;
+	atomic_int	 stop;
+	atomic_uint	 warned;	/* error kinds already reported */
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	uint64_t	*finished_at;	/* second each worker ended in */
+	struct slot	 slots[SLOT_RING];
+	struct result	 res;
+};
+
+/* Prepare, run and tear down; res is filled in. Returns 0, or -1 after
+ * printing why the run could not start. */
+int	run_load(const struct opts *, FILE *csv, struct run **);
+void	run_free(struct run *);
+/* Ask a running load to stop (from the main thread, e.g. on SIGINT). */
+void	run_request_stop(void);
+
+/* Called by sessions on their worker's thread. */
+void	worker_error(struct worker *, enum err_kind, int err);
+void	worker_session_done(struct worker *, uint64_t now);
+
+static inline int
+run_open_loop(const struct run *r)
+{
+	return r->o->rate > 0;
+}
+
+static inline int
+run_measuring(const struct run *r, uint64_t t)
+{
+	return t >= r->measure_ns && t < r->end_ns;
+}
+
+#endif
