@@ -1,28 +1,542 @@
 /*
- * admin.c: the admin HTTP endpoint. (Interim: refused when configured.)
+ * admin.c: the admin HTTP endpoint ([admin] address), served by libevent's
+ * evhttp on the main base. It owns its sockets (bound before privileges
+ * are dropped) and the three pages: /metrics in the Prometheus text
+ * exposition format, /stats as JSON, and /healthz. Everything it reports is
+ * read from the counters in stats.h with relaxed loads; nothing here ever
+ * touches a worker's connections.
  */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "addr.h"
 #include "admin.h"
 #include "config.h"
+#include "log.h"
+#include "server.h"
+#include "stats.h"
+#include "util.h"
+#include "worker.h"
+
+#define ADMIN_MAX_SOCKS		8
+#define ADMIN_TIMEOUT_S		10
+#define ADMIN_MAX_HEADERS	8192
+
+static int		 admin_fds[ADMIN_MAX_SOCKS];
+static int		 admin_nfds;
+static struct evhttp	*admin_http;
+
+/* --- sockets --------------------------------------------------------------- */
+
+static int
+admin_bind_one(struct sockaddr_storage *ss, socklen_t len, char *err,
+    size_t errlen)
+{
+	char	where[ADDR_STRLEN];
+	int	fd, one = 1, zero = 0;
+
+	addr_format((struct sockaddr *)ss, where, sizeof(where));
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1) {
+		snprintf(err, errlen, "admin %s: socket: %s", where,
+		    strerror(errno));
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+		goto fail;
+	if (ss->ss_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+		int v6only = !IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
+		    v6only ? &one : &zero, sizeof(one)) != 0)
+			goto fail;
+	}
+	if (bind(fd, (struct sockaddr *)ss, len) != 0 || listen(fd, 64) != 0)
+		goto fail;
+	return fd;
+fail:
+	snprintf(err, errlen, "admin %s: %s", where, strerror(errno));
+	close(fd);
+	return -1;
+}
 
 int
 admin_bind(const struct config *conf, char *err, size_t errlen)
 {
+	struct sockaddr_storage	 ss[ADMIN_MAX_SOCKS];
+	socklen_t		 lens[ADMIN_MAX_SOCKS];
+	const char		*why;
+	int			 i, n, fd;
+
 	if (conf->admin_address == NULL)
 		return 0;
-	snprintf(err, errlen, "admin: not available in this build");
-	return -1;
+	n = addr_resolve(&conf->admin_spec, 1, ss, lens, ADMIN_MAX_SOCKS,
+	    &why);
+	if (n <= 0) {
+		snprintf(err, errlen, "admin %s: %s", conf->admin_address,
+		    n < 0 ? why : "no address");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		fd = admin_bind_one(&ss[i], lens[i], err, errlen);
+		if (fd == -1 && conf->admin_spec.wildcard &&
+		    ss[i].ss_family == AF_INET6 && (errno == EAFNOSUPPORT ||
+		    errno == EADDRNOTAVAIL)) {
+			/* "*" without IPv6: every IPv4 address instead. */
+			struct sockaddr_in *sin = (struct sockaddr_in *)&ss[i];
+
+			memset(&ss[i], 0, sizeof(ss[i]));
+			sin->sin_family = AF_INET;
+			sin->sin_addr.s_addr = htonl(INADDR_ANY);
+			sin->sin_port = htons((uint16_t)conf->admin_spec.port);
+			fd = admin_bind_one(&ss[i], sizeof(*sin), err, errlen);
+		}
+		if (fd == -1) {
+			admin_stop();
+			return -1;
+		}
+		admin_fds[admin_nfds++] = fd;
+	}
+	return 0;
+}
+
+/* --- text helpers ------------------------------------------------------- */
+
+/* A Prometheus label value: backslash, quote and newline escaped. */
+static const char *
+label_escape(const char *s, char *buf, size_t len)
+{
+	size_t	o = 0;
+
+	for (; *s != '\0' && o + 3 < len; s++) {
+		if (*s == '\\' || *s == '"') {
+			buf[o++] = '\\';
+			buf[o++] = *s;
+		} else if (*s == '\n') {
+			buf[o++] = '\\';
+			buf[o++] = 'n';
+		} else
+			buf[o++] = *s;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* A JSON string, quotes included. */
+static void
+json_string(struct evbuffer *b, const char *s)
+{
+	evbuffer_add(b, "\"", 1);
+	for (; *s != '\0'; s++) {
+		unsigned char	c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			evbuffer_add_printf(b, "\\%c", c);
+		else if (c < 0x20)
+			evbuffer_add_printf(b, "\\u%04x", c);
+		else
+			evbuffer_add(b, s, 1);
+	}
+	evbuffer_add(b, "\"", 1);
+}
+
+static double
+uptime_seconds(void)
+{
+	return (double)(now_us() - srv->started_us) / 1e6;
+}
+
+/* Connections of a listener open now: accepted and not yet closed. */
+static uint64_t
+listener_open(struct listener *l)
+{
+	uint64_t	acc = atomic_load(&l->stats.accepted);
+	uint64_t	closed = atomic_load(&l->stats.closed);
+
+	return acc > closed ? acc - closed : 0;
+}
+
+/* --- /metrics ----------------------------------------------------------- */
+
+static void
+family(struct evbuffer *b, const char *name, const char *type,
+    const char *help)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+	    name, type);
+}
+
+/* One family with one sample per listener. */
+typedef uint64_t (*listener_get)(struct listener *);
+
+static uint64_t l_open(struct listener *l) { return listener_open(l); }
+static uint64_t l_accepted(struct listener *l)
+    { return atomic_load(&l->stats.accepted); }
+static uint64_t l_refused(struct listener *l)
+    { return atomic_load(&l->stats.refused); }
+static uint64_t l_closed(struct listener *l)
+    { return atomic_load(&l->stats.closed); }
+static uint64_t l_accept_errors(struct listener *l)
+    { return atomic_load(&l->stats.accept_errors); }
+static uint64_t l_bytes_in(struct listener *l)
+    { return atomic_load(&l->stats.bytes_in); }
+static uint64_t l_bytes_out(struct listener *l)
+    { return atomic_load(&l->stats.bytes_out); }
+
+static const struct {
+	const char	*name;
+	const char	*type;
+	const char	*help;
+	listener_get	 get;
+} listener_metrics[] = {
+	{ "echod_listener_connections_open", "gauge",
+	    "Connections of this listener open now.", l_open },
+	{ "echod_listener_connections_total", "counter",
+	    "Connections accepted and served.", l_accepted },
+	{ "echod_listener_connections_refused_total", "counter",
+	    "Connections accepted and closed at once: over max_connections.",
+	    l_refused },
+	{ "echod_listener_connections_closed_total", "counter",
+	    "Connections that have closed.", l_closed },
+	{ "echod_listener_accept_errors_total", "counter",
+	    "Failed accept calls (EMFILE, ENFILE and others).",
+	    l_accept_errors },
+	{ "echod_listener_received_bytes_total", "counter",
+	    "Bytes received on connections of this listener, added when "
+	    "each connection closes.", l_bytes_in },
+	{ "echod_listener_sent_bytes_total", "counter",
+	    "Bytes sent on connections of this listener, added when each "
+	    "connection closes.", l_bytes_out },
+};
+
+/* One family with one sample per worker. */
+#define W_FIELD(f)	offsetof(struct worker_stats, f)
+static const struct {
+	const char	*name;
+	const char	*type;
+	const char	*help;
+	size_t		 off;
+} worker_metrics[] = {
+	{ "echod_worker_connections_open", "gauge",
+	    "Connections this worker serves now.", W_FIELD(conns_open) },
+	{ "echod_worker_connections_total", "counter",
+	    "Connections this worker has served.", W_FIELD(conns_total) },
+	{ "echod_worker_connections_timed_out_total", "counter",
+	    "Connections closed by idle_timeout or handshake_timeout.",
+	    W_FIELD(timed_out) },
+	{ "echod_worker_connection_errors_total", "counter",
+	    "Connections closed on a socket or TLS error.", W_FIELD(errors) },
+	{ "echod_worker_received_bytes_total", "counter",
+	    "Bytes received, counted as they arrive.", W_FIELD(bytes_in) },
+	{ "echod_worker_sent_bytes_total", "counter",
+	    "Bytes sent, counted as they leave.", W_FIELD(bytes_out) },
+	{ "echod_worker_read_pauses_total", "counter",
+	    "Times reading paused because pending output passed max_buffer.",
+	    W_FIELD(backpressure) },
+	{ "echod_worker_tls_handshakes_total", "counter",
+	    "TLS handshakes completed.", W_FIELD(tls_handshakes) },
+	{ "echod_worker_tls_handshake_failures_total", "counter",
+	    "TLS handshakes that failed.", W_FIELD(tls_handshake_failed) },
+	{ "echod_worker_tls_sessions_resumed_total", "counter",
+	    "TLS handshakes that resumed a session.", W_FIELD(tls_resumed) },
+};
+
+static uint64_t
+worker_get(int i, size_t off)
+{
+	return counter_get((counter_t *)((char *)&srv->workers[i]->stats +
+	    off));
+}
+
+static void
+metrics_server(struct evbuffer *b)
+{
+	family(b, "echod_info", "gauge", "Version of echod and libevent.");
+	evbuffer_add_printf(b, "echod_info{version=\"%s\",libevent=\"%s\","
+	    "backend=\"%s\"} 1\n", ECHOLOAD_VERSION, event_get_version(),
+	    event_base_get_method(srv->base));
+	family(b, "echod_start_time_seconds", "gauge",
+	    "When echod started, in seconds since the Unix epoch.");
+	evbuffer_add_printf(b, "echod_start_time_seconds %.3f\n",
+	    ((double)wall_us() - (double)(now_us() - srv->started_us)) / 1e6);
+	family(b, "echod_uptime_seconds", "gauge",
+	    "Seconds since echod started.");
+	evbuffer_add_printf(b, "echod_uptime_seconds %.3f\n",
+	    uptime_seconds());
+	family(b, "echod_workers", "gauge", "Worker threads.");
+	evbuffer_add_printf(b, "echod_workers %d\n", srv->nworkers);
+	family(b, "echod_connections_open", "gauge",
+	    "Connections open now, all listeners.");
+	evbuffer_add_printf(b, "echod_connections_open %" PRIu64 "\n",
+	    (uint64_t)atomic_load(&srv->conns_open));
+	family(b, "echod_connections_max", "gauge",
+	    "max_connections: accepting pauses at this many.");
+	evbuffer_add_printf(b, "echod_connections_max %" PRIu64 "\n",
+	    srv->conf->max_connections);
+	family(b, "echod_reloads_total", "counter",
+	    "Configuration reloads, by result.");
+	evbuffer_add_printf(b, "echod_reloads_total{result=\"ok\"} %" PRIu64
+	    "\n", srv->reloads_ok);
+	evbuffer_add_printf(b, "echod_reloads_total{result=\"failed\"} %"
+	    PRIu64 "\n", srv->reloads_failed);
+}
+
+static void
+metrics_listeners(struct evbuffer *b)
+{
+	struct listener	*l;
+	char		 name[256], addr[512];
+	size_t		 m;
+
+	family(b, "echod_listener_info", "gauge",
+	    "One per listener: its address, mode and whether it serves TLS.");
+	TAILQ_FOREACH(l, &srv->listeners, entry) {
+		label_escape(l->name, name, sizeof(name));
+		label_escape(l->address, addr, sizeof(addr));
+		evbuffer_add_printf(b, "echod_listener_info{listener=\"%s\","
+		    "address=\"%s\",mode=\"%s\",tls=\"%s\"} 1\n", name, addr,
+		    mode_name(l->mode), l->tls ? "yes" : "no");
+	}
+	for (m = 0; m < nitems(listener_metrics); m++) {
+		family(b, listener_metrics[m].name, listener_metrics[m].type,
+		    listener_metrics[m].help);
+		TAILQ_FOREACH(l, &srv->listeners, entry)
+			evbuffer_add_printf(b, "%s{listener=\"%s\"} %" PRIu64
+			    "\n", listener_metrics[m].name,
+			    label_escape(l->name, name, sizeof(name)),
+			    listener_metrics[m].get(l));
+	}
+}
+
+static void
+metrics_workers(struct evbuffer *b)
+{
+	size_t	m;
+	int	i;
+
+	for (m = 0; m < nitems(worker_metrics); m++) {
+		family(b, worker_metrics[m].name, worker_metrics[m].type,
+		    worker_metrics[m].help);
+		for (i = 0; i < srv->nworkers && srv->workers != NULL; i++)
+			evbuffer_add_printf(b, "%s{worker=\"%d\"} %" PRIu64
+			    "\n", worker_metrics[m].name, i,
+			    worker_get(i, worker_metrics[m].off));
+	}
+}
+
+static void
+metrics_cb(struct evhttp_request *req, void *arg)
+{
+	struct evbuffer	*b;
+
+	(void)arg;
+	b = evhttp_request_get_output_buffer(req);
+	metrics_server(b);
+	metrics_listeners(b);
+	metrics_workers(b);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+}
+
+/* --- /stats -------------------------------------------------------------- */
+
+static void
+stats_listeners(struct evbuffer *b)
+{
+	struct listener	*l;
+	int		 first = 1;
+
+	evbuffer_add_printf(b, "\"listeners\":[");
+	TAILQ_FOREACH(l, &srv->listeners, entry) {
+		evbuffer_add_printf(b, "%s{\"name\":", first ? "" : ",");
+		json_string(b, l->name);
+		evbuffer_add_printf(b, ",\"address\":");
+		json_string(b, l->address);
+		evbuffer_add_printf(b, ",\"mode\":\"%s\",\"tls\":%s,"
+		    "\"connections_open\":%" PRIu64 ","
+		    "\"connections_total\":%" PRIu64 ","
+		    "\"connections_refused\":%" PRIu64 ","
+		    "\"connections_closed\":%" PRIu64 ","
+		    "\"accept_errors\":%" PRIu64 ","
+		    "\"received_bytes\":%" PRIu64 ","
+		    "\"sent_bytes\":%" PRIu64 "}",
+		    mode_name(l->mode), l->tls ? "true" : "false",
+		    l_open(l), l_accepted(l), l_refused(l), l_closed(l),
+		    l_accept_errors(l), l_bytes_in(l), l_bytes_out(l));
+		first = 0;
+	}
+	evbuffer_add_printf(b, "]");
+}
+
+static void
+stats_workers(struct evbuffer *b)
+{
+	size_t	m;
+	int	i;
+
+	evbuffer_add_printf(b, "\"workers\":[");
+	for (i = 0; i < srv->nworkers && srv->workers != NULL; i++) {
+		evbuffer_add_printf(b, "%s{\"id\":%d", i ? "," : "", i);
+		for (m = 0; m < nitems(worker_metrics); m++) {
+			/* "echod_worker_sent_bytes_total" -> "sent_bytes" */
+			const char *n = worker_metrics[m].name +
+			    strlen("echod_worker_");
+			size_t len = strlen(n);
+
+			if (len > 6 && strcmp(n + len - 6, "_total") == 0)
+				len -= 6;
+			evbuffer_add_printf(b, ",\"%.*s\":%" PRIu64, (int)len,
+			    n, worker_get(i, worker_metrics[m].off));
+		}
+		evbuffer_add_printf(b, "}");
+	}
+	evbuffer_add_printf(b, "]");
+}
+
+static void
+stats_cb(struct evhttp_request *req, void *arg)
+{
+	struct stats_total	 t;
+	struct evbuffer		*b;
+
+	(void)arg;
+	b = evhttp_request_get_output_buffer(req);
+	stats_sum(srv, &t);
+	evbuffer_add_printf(b, "{\"version\":\"%s\",\"libevent\":",
+	    ECHOLOAD_VERSION);
+	json_string(b, event_get_version());
+	evbuffer_add_printf(b, ",\"pid\":%ld,\"uptime_seconds\":%.3f,"
+	    "\"workers_count\":%d,\"stopping\":%s,",
+	    (long)getpid(), uptime_seconds(), srv->nworkers,
+	    srv->stopping ? "true" : "false");
+	evbuffer_add_printf(b, "\"total\":{"
+	    "\"connections_open\":%" PRIu64 ","
+	    "\"connections_total\":%" PRIu64 ","
+	    "\"connections_refused\":%" PRIu64 ","
+	    "\"connections_timed_out\":%" PRIu64 ","
+	    "\"connection_errors\":%" PRIu64 ","
+	    "\"accept_errors\":%" PRIu64 ","
+	    "\"received_bytes\":%" PRIu64 ","
+	    "\"sent_bytes\":%" PRIu64 ","
+	    "\"tls_handshakes\":%" PRIu64 ","
+	    "\"tls_handshake_failures\":%" PRIu64 ","
+	    "\"tls_sessions_resumed\":%" PRIu64 "},",
+	    (uint64_t)atomic_load(&srv->conns_open), t.conns_total,
+	    t.refused, t.timed_out, t.errors, t.accept_errors, t.bytes_in,
+	    t.bytes_out, t.tls_handshakes, t.tls_handshake_failed,
+	    t.tls_resumed);
+	evbuffer_add_printf(b, "\"reloads\":{\"ok\":%" PRIu64 ",\"failed\":%"
+	    PRIu64 "},", srv->reloads_ok, srv->reloads_failed);
+	stats_listeners(b);
+	evbuffer_add_printf(b, ",");
+	stats_workers(b);
+	evbuffer_add_printf(b, "}\n");
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "application/json");
+	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+}
+
+/* --- /healthz and the rest ------------------------------------------------ */
+
+static void
+healthz_cb(struct evhttp_request *req, void *arg)
+{
+	struct evbuffer	*b;
+
+	(void)arg;
+	b = evhttp_request_get_output_buffer(req);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/plain; charset=utf-8");
+	/* Stopping: tell load balancers to look elsewhere. */
+	if (srv->stopping) {
+		evbuffer_add_printf(b, "stopping\n");
+		evhttp_send_reply(req, HTTP_SERVUNAVAIL, "Service Unavailable",
+		    NULL);
+		return;
+	}
+	evbuffer_add_printf(b, "ok\n");
+	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+}
+
+static void
+notfound_cb(struct evhttp_request *req, void *arg)
+{
+	struct evbuffer	*b;
+
+	(void)arg;
+	b = evhttp_request_get_output_buffer(req);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/plain; charset=utf-8");
+	evbuffer_add_printf(b, "not found: try /metrics, /stats or "
+	    "/healthz\n");
+	evhttp_send_reply(req, HTTP_NOTFOUND, "Not Found", NULL);
 }
 
 int
 admin_start(struct event_base *base)
 {
-	(void)base;
+	struct sockaddr_storage	ss;
+	socklen_t		len = sizeof(ss);
+	char			where[ADDR_STRLEN];
+	int			i;
+
+	if (admin_nfds == 0)
+		return 0;
+	if (getsockname(admin_fds[0], (struct sockaddr *)&ss, &len) == 0)
+		addr_format((struct sockaddr *)&ss, where, sizeof(where));
+	else
+		snprintf(where, sizeof(where), "%s", srv->conf->admin_address);
+	if ((admin_http = evhttp_new(base)) == NULL)
+		return -1;
+	evhttp_set_allowed_methods(admin_http, EVHTTP_REQ_GET |
+	    EVHTTP_REQ_HEAD);
+	evhttp_set_timeout(admin_http, ADMIN_TIMEOUT_S);
+	evhttp_set_max_headers_size(admin_http, ADMIN_MAX_HEADERS);
+	evhttp_set_max_body_size(admin_http, 0);
+	if (evhttp_set_cb(admin_http, "/metrics", metrics_cb, NULL) != 0 ||
+	    evhttp_set_cb(admin_http, "/stats", stats_cb, NULL) != 0 ||
+	    evhttp_set_cb(admin_http, "/healthz", healthz_cb, NULL) != 0)
+		return -1;
+	evhttp_set_gencb(admin_http, notfound_cb, NULL);
+	for (i = 0; i < admin_nfds; i++) {
+		/* From here on evhttp owns the socket and closes it. */
+		if (evhttp_accept_socket(admin_http, admin_fds[i]) != 0)
+			return -1;
+		admin_fds[i] = -1;
+	}
+	log_info("admin endpoint on http://%s/ (/metrics, /stats, /healthz)",
+	    where);
 	return 0;
 }
 
 void
 admin_stop(void)
 {
+	int	i;
+
+	if (admin_http != NULL) {
+		evhttp_free(admin_http);
+		admin_http = NULL;
+	}
+	for (i = 0; i < admin_nfds; i++)
+		if (admin_fds[i] != -1)
+			close(admin_fds[i]);
+	admin_nfds = 0;
 }
