@@ -220,9 +220,9 @@ opts_parse(struct opts *o, int argc, char **argv, char *err, size_t len)
 	int		 ch, threads_set = 0, duration_set = 0;
 
 	opts_defaults(o);
-	optind = 0;	/* GNU getopt: start over, also between unit tests */
+	optind = 0;	/* GNU getopt: start over (the unit tests parse often) */
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:c:d:hm:n:P:qR:s:t:Vw:", longopts,
+	while ((ch = getopt_long(argc, argv, ":c:d:hm:n:P:qR:s:t:Vw:", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 't':

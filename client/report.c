@@ -23,6 +23,10 @@ report_duration(char *buf, size_t len, uint64_t us)
 {
 	if (us < 1000)
 		snprintf(buf, len, "%lluus", (unsigned long long)us);
+	else if (us % 1000000 == 0)
+		snprintf(buf, len, "%llus", (unsigned long long)(us / 1000000));
+	else if (us < 1000000 && us % 1000 == 0)
+		snprintf(buf, len, "%llums", (unsigned long long)(us / 1000));
 	else if (us < 1000000)
 		snprintf(buf, len, "%.2fms", (double)us / 1e3);
 	else

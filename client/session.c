@@ -321,20 +321,23 @@ pump_echo(struct session *s, uint64_t now)
 static void
 pump_upload(struct session *s, uint64_t now)
 {
-	uint64_t	intended, wait;
+	uint64_t	intended, wait = 0;
 	size_t		size = sess_opts(s)->size;
 
-	while (s->queued - s->sent < UPLOAD_QUEUE && may_issue(s)) {
-		if ((wait = next_request(s, now, &intended)) != 0) {
-			arm_timer(s, wait);
-			break;
+	/* Keep the socket full: queue, write, and again until it blocks. */
+	do {
+		while (s->queued - s->sent < UPLOAD_QUEUE && may_issue(s)) {
+			if ((wait = next_request(s, now, &intended)) != 0) {
+				arm_timer(s, wait);
+				break;
+			}
+			if (run_measuring(s->w->run, intended))
+				s->quota--;
+			s->queued += size;
 		}
-		if (run_measuring(s->w->run, intended))
-			s->quota--;
-		s->queued += size;
-	}
-	if (flush(s, now) != 0)
-		return;
+		if (flush(s, now) != 0)
+			return;
+	} while (s->queued == s->sent && wait == 0 && may_issue(s));
 	if (s->queued == s->sent && !may_issue(s))
 		sess_finish(s, now);
 }

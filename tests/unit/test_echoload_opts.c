@@ -1,0 +1,224 @@
+/*
+ * test_echoload_opts.c: echoload's command line: defaults, every option,
+ * and the clear refusals.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "echoload.h"
+
+#define MAXARGS	32
+
+static char	errbuf[512];
+
+/* Parse a NULL-terminated list of arguments after "echoload". */
+static enum opts_result
+parse(struct opts *o, ...)
+{
+	char		*argv[MAXARGS];
+	const char	*a;
+	va_list		 ap;
+	int		 argc = 0;
+
+	argv[argc++] = (char *)"echoload";
+	va_start(ap, o);
+	while ((a = va_arg(ap, const char *)) != NULL && argc < MAXARGS - 1)
+		argv[argc++] = (char *)a;
+	va_end(ap);
+	argv[argc] = NULL;
+	errbuf[0] = '\0';
+	return opts_parse(o, argc, argv, errbuf, sizeof errbuf);
+}
+
+static void
+test_defaults(void **state)
+{
+	struct opts	o;
+	long		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	(void)state;
+	assert_int_equal(parse(&o, NULL), OPTS_RUN);
+	assert_string_equal(o.target, "127.0.0.1:7007");
+	assert_string_equal(o.spec.host, "127.0.0.1");
+	assert_int_equal(o.spec.port, 7007);
+	assert_int_equal(o.mode, MODE_ECHO);
+	assert_int_equal(o.connections, 50);
+	assert_int_equal(o.threads, ncpu < 50 ? ncpu : 50);
+	assert_int_equal(o.duration_us, 10000000);
+	assert_int_equal(o.size, 64);
+	assert_int_equal(o.depth, 1);
+	assert_int_equal(o.timeout_us, 5000000);
+	assert_int_equal(o.requests, 0);
+	assert_int_equal(o.warmup_us, 0);
+	assert_true(o.rate == 0);
+	assert_false(o.verify);
+	assert_false(o.quiet);
+	assert_null(o.json_path);
+}
+
+static void
+test_all_options(void **state)
+{
+	struct opts	o;
+
+	(void)state;
+	assert_int_equal(parse(&o, "-t", "3", "-c", "12", "-d", "1500ms",
+	    "-w", "2", "-s", "4k", "-P", "16", "-R", "2.5k", "--verify",
+	    "--timeout", "250ms", "-q", "--json", "-", "--csv", "x.csv",
+	    "--hgrm", "x.hgrm", "[::1]:9000", NULL), OPTS_RUN);
+	assert_int_equal(o.threads, 3);
+	assert_int_equal(o.connections, 12);
+	assert_int_equal(o.duration_us, 1500000);
+	assert_int_equal(o.warmup_us, 2000000);
+	assert_int_equal(o.size, 4096);
+	assert_int_equal(o.depth, 16);
+	assert_true(o.rate == 2500.0);
+	assert_true(o.verify);
+	assert_int_equal(o.timeout_us, 250000);
+	assert_true(o.quiet);
+	assert_string_equal(o.json_path, "-");
+	assert_string_equal(o.csv_path, "x.csv");
+	assert_string_equal(o.hgrm_path, "x.hgrm");
+	assert_string_equal(o.spec.host, "::1");
+	assert_int_equal(o.spec.port, 9000);
+}
+
+static void
+test_modes(void **state)
+{
+	struct opts	o;
+
+	(void)state;
+	assert_int_equal(parse(&o, "-m", "connect", NULL), OPTS_RUN);
+	assert_int_equal(o.mode, MODE_CONNECT);
+	assert_int_equal(parse(&o, "-m", "upload", NULL), OPTS_RUN);
+	assert_int_equal(o.mode, MODE_UPLOAD);
+	assert_int_equal(parse(&o, "--mode=download", NULL), OPTS_RUN);
+	assert_int_equal(o.mode, MODE_DOWNLOAD);
+	assert_int_equal(parse(&o, "-m", "echo", NULL), OPTS_RUN);
+	assert_int_equal(o.mode, MODE_ECHO);
+	assert_int_equal(parse(&o, "-m", "ping", NULL), OPTS_ERROR);
+	assert_non_null(strstr(errbuf, "-m ping"));
+}
+
+static void
+test_requests_without_duration(void **state)
+{
+	struct opts	o;
+
+	(void)state;
+	/* -n alone: no time limit; with -d: whichever comes first. */
+	assert_int_equal(parse(&o, "-n", "1000", NULL), OPTS_RUN);
+	assert_int_equal(o.requests, 1000);
+	assert_int_equal(o.duration_us, 0);
+	assert_int_equal(parse(&o, "-n", "1000", "-d", "3s", NULL), OPTS_RUN);
+	assert_int_equal(o.duration_us, 3000000);
+}
+
+static void
+test_threads_capped(void **state)
+{
+	struct opts	o;
+
+	(void)state;
+	assert_int_equal(parse(&o, "-t", "8", "-c", "3", NULL), OPTS_RUN);
+	assert_int_equal(o.threads, 3);
+}
+
+static void
+test_options_after_target(void **state)
+{
+	struct opts	o;
+
+	(void)state;
+	assert_int_equal(parse(&o, "127.0.0.1:9", "-c", "2", NULL), OPTS_RUN);
+	assert_int_equal(o.connections, 2);
+	assert_int_equal(o.spec.port, 9);
+}
+
+static void
+expect_error(const char *word, ...)
+{
+	struct opts	 o;
+	char		*argv[MAXARGS];
+	const char	*a;
+	va_list		 ap;
+	int		 argc = 0;
+
+	argv[argc++] = (char *)"echoload";
+	va_start(ap, word);
+	while ((a = va_arg(ap, const char *)) != NULL)
+		argv[argc++] = (char *)a;
+	va_end(ap);
+	argv[argc] = NULL;
+	errbuf[0] = '\0';
+	assert_int_equal(opts_parse(&o, argc, argv, errbuf, sizeof errbuf),
+	    OPTS_ERROR);
+	if (strstr(errbuf, word) == NULL)
+		fail_msg("\"%s\" does not mention \"%s\"", errbuf, word);
+	assert_null(strchr(errbuf, '\n'));
+}
+
+static void
+test_errors(void **state)
+{
+	(void)state;
+	expect_error("-c 0", "-c", "0", NULL);
+	expect_error("-c x", "-c", "x", NULL);
+	expect_error("-t 0", "-t", "0", NULL);
+	expect_error("-d 0", "-d", "0", NULL);
+	expect_error("-d soon", "-d", "soon", NULL);
+	expect_error("-s 0", "-s", "0", NULL);
+	expect_error("-s 65m", "-s", "65m", NULL);
+	expect_error("-P 0", "-P", "0", NULL);
+	expect_error("-R 0", "-R", "0", NULL);
+	expect_error("-R -5", "-R", "-5", NULL);
+	expect_error("-R 10q", "-R", "10q", NULL);
+	expect_error("-n 0", "-n", "0", NULL);
+	expect_error("--timeout", "--timeout", "0", NULL);
+	expect_error("-x", "-x", NULL);
+	expect_error("--bogus", "--bogus", NULL);
+	expect_error("-c", "-c", NULL);
+	expect_error("needs a value", "--json", NULL);
+	expect_error("only one target", "a:1", "b:2", NULL);
+	expect_error("target", "nohostport", NULL);
+	expect_error("target", "*:7007", NULL);
+	expect_error("-P", "-m", "connect", "-P", "4", NULL);
+	expect_error("--verify", "-m", "upload", "--verify", NULL);
+	expect_error("-R", "-m", "download", "-R", "100", NULL);
+	expect_error("write to -", "--json", "-", "--csv", "-", NULL);
+}
+
+static void
+test_help_version(void **state)
+{
+	struct opts	o;
+
+	(void)state;
+	assert_int_equal(parse(&o, "-h", NULL), OPTS_HELP);
+	assert_int_equal(parse(&o, "--version", NULL), OPTS_VERSION);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_all_options),
+		cmocka_unit_test(test_modes),
+		cmocka_unit_test(test_requests_without_duration),
+		cmocka_unit_test(test_threads_capped),
+		cmocka_unit_test(test_options_after_target),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_help_version),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
