@@ -31,6 +31,7 @@
 #define MAX_ADDRS	8
 
 static void	lsock_arm(struct lsock *);
+static void	lsock_stop(struct lsock *);
 
 void
 listener_ref(struct listener *l)
@@ -128,13 +129,9 @@ resolve(const struct listen_conf *lc, struct sockaddr_storage *ss,
 }
 
 struct listener *
-listener_bind(const struct listen_conf *lc, char *err, size_t errlen)
+listener_new(const struct listen_conf *lc)
 {
-	struct sockaddr_storage	 ss[MAX_ADDRS];
-	socklen_t		 lens[MAX_ADDRS];
 	struct listener		*l;
-	int			 n, i, j, copies, fd;
-	socklen_t		 blen;
 
 	l = xcalloc(1, sizeof(*l));
 	atomic_init(&l->refcnt, 1);
@@ -144,11 +141,24 @@ listener_bind(const struct listen_conf *lc, char *err, size_t errlen)
 	l->tls = lc->tls;
 	l->backlog = lc->backlog;
 	l->reuseport = lc->reuseport;
+	return l;
+}
+
+struct listener *
+listener_bind(const struct listen_conf *lc, char *err, size_t errlen)
+{
+	struct sockaddr_storage	 ss[MAX_ADDRS];
+	socklen_t		 lens[MAX_ADDRS];
+	struct listener		*l;
+	int			 n, i, j, copies, fd;
+	socklen_t		 blen;
+
+	l = listener_new(lc);
 	if (lc->inherited_fd != -1) {
 		/* Socket activation: systemd bound it for us. */
 		l->socks = xcalloc(1, sizeof(*l->socks));
 		l->socks[0].fd = lc->inherited_fd;
-		l->socks[0].listener = l;
+		atomic_init(&l->socks[0].listener, l);
 		l->socks[0].worker_idx = -1;
 		l->nsocks = 1;
 		l->reuseport = 0;
@@ -173,7 +183,7 @@ listener_bind(const struct listen_conf *lc, char *err, size_t errlen)
 				getsockname(fd, (struct sockaddr *)&ss[i], &blen);
 			}
 			l->socks[l->nsocks].fd = fd;
-			l->socks[l->nsocks].listener = l;
+			atomic_init(&l->socks[l->nsocks].listener, l);
 			l->socks[l->nsocks].worker_idx = l->reuseport ? j : -1;
 			l->nsocks++;
 		}
@@ -200,20 +210,26 @@ next_worker(void)
 }
 
 /* Main thread: hand the connection to a worker. */
+static struct listener *
+lsock_listener(struct lsock *ls)
+{
+	return atomic_load_explicit(&ls->listener, memory_order_acquire);
+}
+
 static void
 accept_main_cb(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct lsock	*ls = arg;
+	struct listener	*l = lsock_listener(ls);
 
 	(void)evl;
-	if (!server_conn_admit(ls->listener)) {
+	if (!server_conn_admit(l)) {
 		close(fd);
 		listener_pause_all();
 		return;
 	}
-	worker_dispatch_conn(next_worker(), fd, ls->listener, sa,
-	    (socklen_t)salen);
+	worker_dispatch_conn(next_worker(), fd, l, sa, (socklen_t)salen);
 }
 
 /* Worker thread, reuseport: serve it here. */
@@ -222,20 +238,19 @@ accept_worker_cb(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct lsock	*ls = arg;
+	struct listener	*l = lsock_listener(ls);
 
 	(void)evl;
-	if (!server_conn_admit(ls->listener)) {
+	if (!server_conn_admit(l)) {
 		close(fd);
 		ls->paused_limit = 1;
 		lsock_arm(ls);
 		return;
 	}
-	if (ls->listener->tls)
-		tls_conn_start(ls->worker, fd, ls->listener, sa,
-		    (socklen_t)salen);
+	if (l->tls)
+		tls_conn_start(ls->worker, fd, l, sa, (socklen_t)salen);
 	else
-		conn_start(ls->worker, fd, ls->listener, sa,
-		    (socklen_t)salen);
+		conn_start(ls->worker, fd, l, sa, (socklen_t)salen);
 }
 
 static void
@@ -253,21 +268,21 @@ static void
 accept_error_cb(struct evconnlistener *evl, void *arg)
 {
 	struct lsock	*ls = arg;
+	struct listener	*l = lsock_listener(ls);
 	struct timeval	 tv = { 0, EMFILE_RETRY_MS * 1000 };
 	int		 err = EVUTIL_SOCKET_ERROR();
 
 	(void)evl;
-	atomic_fetch_add_explicit(&ls->listener->stats.accept_errors, 1,
+	atomic_fetch_add_explicit(&l->stats.accept_errors, 1,
 	    memory_order_relaxed);
 	if (err != EMFILE && err != ENFILE && err != ENOBUFS &&
 	    err != ENOMEM) {
-		log_debug("listener %s: accept: %s", ls->listener->name,
-		    strerror(err));
+		log_debug("listener %s: accept: %s", l->name, strerror(err));
 		return;
 	}
 	if (!ls->paused_emfile)
-		log_warnx("listener %s: accept: %s; pausing %d ms",
-		    ls->listener->name, strerror(err), EMFILE_RETRY_MS);
+		log_warnx("listener %s: accept: %s; pausing %d ms", l->name,
+		    strerror(err), EMFILE_RETRY_MS);
 	ls->paused_emfile = 1;
 	lsock_arm(ls);
 	evtimer_add(ls->retry_timer, &tv);
@@ -293,16 +308,18 @@ lsock_start(struct lsock *ls)
 	if (ls->worker_idx >= 0)
 		ls->worker = srv->workers[ls->worker_idx];
 	base = ls->worker != NULL ? ls->worker->base : srv->base;
+	/* Not LEV_OPT_CLOSE_ON_FREE: a reload may hand the socket on. */
 	ls->evl = evconnlistener_new(base, ls->worker != NULL ?
-	    accept_worker_cb : accept_main_cb, ls,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, ls->fd);
+	    accept_worker_cb : accept_main_cb, ls, LEV_OPT_CLOSE_ON_EXEC, -1,
+	    ls->fd);
 	if (ls->evl == NULL)
 		fatalx("listener %s: cannot watch its socket",
-		    ls->listener->name);
+		    lsock_listener(ls)->name);
 	evconnlistener_set_error_cb(ls->evl, accept_error_cb);
 	ls->retry_timer = evtimer_new(base, retry_cb, ls);
 	if (ls->retry_timer == NULL)
-		fatalx("listener %s: cannot make a timer", ls->listener->name);
+		fatalx("listener %s: cannot make a timer",
+		    lsock_listener(ls)->name);
 	if (ls->worker != NULL) {
 		struct worker *w = ls->worker;
 
@@ -314,14 +331,42 @@ lsock_start(struct lsock *ls)
 	lsock_arm(ls);
 }
 
+static void
+lsock_start_on_worker(struct worker *w, void *arg)
+{
+	(void)w;
+	lsock_start(arg);
+}
+
+static void
+lsock_stop_on_worker(struct worker *w, void *arg)
+{
+	struct lsock	*ls = arg;
+	int		 i;
+
+	for (i = 0; i < w->nreuse; i++) {
+		if (w->reuse[i] == ls) {
+			w->reuse[i] = w->reuse[--w->nreuse];
+			break;
+		}
+	}
+	lsock_stop(ls);
+}
+
 void
-listener_enable(struct listener *l)
+listener_enable(struct listener *l, int running)
 {
 	char	where[ADDR_STRLEN];
 	int	i;
 
-	for (i = 0; i < l->nsocks; i++)
-		lsock_start(&l->socks[i]);
+	/* Once workers run, their bases are theirs alone: ask them. */
+	for (i = 0; i < l->nsocks; i++) {
+		if (running && l->socks[i].worker_idx >= 0)
+			worker_call(srv->workers[l->socks[i].worker_idx],
+			    lsock_start_on_worker, &l->socks[i]);
+		else
+			lsock_start(&l->socks[i]);
+	}
 	addr_format((struct sockaddr *)&l->bound, where, sizeof(where));
 	log_info("listening on %s (%s, %s, %s%s)", where, l->name,
 	    mode_name(l->mode), l->tls ? "tls" : "plain",
@@ -336,9 +381,10 @@ lsock_stop(struct lsock *ls)
 		ls->retry_timer = NULL;
 	}
 	if (ls->evl != NULL) {
-		evconnlistener_free(ls->evl);	/* closes fd */
+		evconnlistener_free(ls->evl);
 		ls->evl = NULL;
-	} else if (ls->fd != -1)
+	}
+	if (ls->fd != -1)
 		close(ls->fd);
 	ls->fd = -1;
 }
@@ -353,6 +399,65 @@ listener_close(struct listener *l)
 		if (l->socks[i].worker_idx < 0)
 			lsock_stop(&l->socks[i]);
 	}
+}
+
+void
+listener_remove(struct listener *l)
+{
+	char	where[ADDR_STRLEN];
+	int	i;
+
+	for (i = 0; i < l->nsocks; i++) {
+		if (l->socks[i].worker_idx >= 0)
+			worker_call(srv->workers[l->socks[i].worker_idx],
+			    lsock_stop_on_worker, &l->socks[i]);
+		else
+			lsock_stop(&l->socks[i]);
+	}
+	addr_format((struct sockaddr *)&l->bound, where, sizeof(where));
+	log_info("no longer listening on %s (%s)", where, l->name);
+}
+
+void
+listener_discard(struct listener *l)
+{
+	int	i;
+
+	/* Bound by a reload that failed: never started. */
+	for (i = 0; i < l->nsocks; i++)
+		close(l->socks[i].fd);
+	l->nsocks = 0;
+	listener_unref(l);
+}
+
+void
+listener_adopt(struct listener *to, struct listener *from)
+{
+	int	i;
+
+	free(to->socks);
+	to->socks = from->socks;
+	to->nsocks = from->nsocks;
+	to->bound = from->bound;
+	from->socks = NULL;
+	from->nsocks = 0;
+	for (i = 0; i < to->nsocks; i++)
+		atomic_store_explicit(&to->socks[i].listener, to,
+		    memory_order_release);
+}
+
+int
+listener_same_socket(const struct listener *l, const struct listen_conf *lc)
+{
+	struct addr_spec	spec;
+	const char		*why;
+
+	if (addr_parse(l->address, "127.0.0.1", &spec, &why) != 0)
+		return 0;
+	return strcmp(spec.host, lc->spec.host) == 0 &&
+	    spec.port == lc->spec.port && spec.wildcard == lc->spec.wildcard &&
+	    l->reuseport == lc->reuseport && l->backlog == lc->backlog &&
+	    l->nsocks > 0;
 }
 
 void

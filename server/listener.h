@@ -11,13 +11,25 @@
 
 struct worker;
 
+/* A listener with lc's settings and no socket yet. */
+struct listener	*listener_new(const struct listen_conf *);
 /* Bind (before privileges are dropped); nothing is accepted yet. */
 struct listener	*listener_bind(const struct listen_conf *, char *err,
 		    size_t errlen);
-/* Start accepting: on the main base, or on the workers with reuseport. */
-void		 listener_enable(struct listener *);
-/* Close the sockets now; the memory goes with the last reference. */
+/* Start accepting: on the main base, or on the workers with reuseport
+ * (through their queues when running). */
+void		 listener_enable(struct listener *, int running);
+/* Close the main thread's sockets now (at exit; workers close theirs). */
 void		 listener_close(struct listener *);
+/* Reload: stop and close every socket of a listener that is gone. */
+void		 listener_remove(struct listener *);
+/* Reload: close a listener that was bound but never started. */
+void		 listener_discard(struct listener *);
+/* Reload: take over from's sockets (same address, new settings). */
+void		 listener_adopt(struct listener *to, struct listener *from);
+/* Would lc bind exactly l's sockets? */
+int		 listener_same_socket(const struct listener *,
+		    const struct listen_conf *);
 void		 listener_pause_all(void);
 void		 listener_resume_all(void);
 /* Worker side, for reuseport sockets handed to a worker. */

@@ -23,6 +23,7 @@
 #include "daemon.h"
 #include "listener.h"
 #include "log.h"
+#include "reload.h"
 #include "server.h"
 #include "stats.h"
 #include "tls.h"
@@ -64,7 +65,7 @@ server_conn_admit(struct listener *l)
 	uint64_t	n;
 
 	n = atomic_fetch_add(&srv->conns_open, 1) + 1;
-	if (n > srv->conf->max_connections) {
+	if (n > atomic_load(&srv->max_conns)) {
 		atomic_fetch_sub(&srv->conns_open, 1);
 		atomic_fetch_add_explicit(&l->stats.refused, 1,
 		    memory_order_relaxed);
@@ -73,7 +74,7 @@ server_conn_admit(struct listener *l)
 	atomic_fetch_add_explicit(&l->stats.accepted, 1,
 	    memory_order_relaxed);
 	/* At the limit: stop before the next one, not after refusing it. */
-	if (n == srv->conf->max_connections && pthread_self() ==
+	if (n == atomic_load(&srv->max_conns) && pthread_self() ==
 	    srv->main_thread)
 		listener_pause_all();
 	return 1;
@@ -85,7 +86,7 @@ server_conn_closed(void)
 	uint64_t	prev;
 
 	prev = atomic_fetch_sub(&srv->conns_open, 1);
-	if (prev >= srv->conf->max_connections)
+	if (prev >= atomic_load(&srv->max_conns))
 		server_notify_main(MAIN_RESUME_ACCEPT);
 }
 
@@ -160,7 +161,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		server_stop(1);
 		break;
 	case SIGHUP:
-		log_notice("SIGHUP: reload is not available in this build");
+		server_reload();
 		break;
 	case SIGUSR1:
 		log_notice("reopening log files");
@@ -243,7 +244,7 @@ bind_listeners(void)
 	for (lc = srv->conf->listeners; lc != NULL; lc = lc->next) {
 		if ((l = listener_bind(lc, err, sizeof(err))) == NULL) {
 			if (lc->line > 0)
-				fprintf(stderr, "echod: %s:%d: listen %s: %s\n",
+				fprintf(stderr, "echod: %s:%d: address: [listen %s] %s\n",
 				    srv->conf->path, lc->line, lc->name, err);
 			else
 				fprintf(stderr, "echod: listen %s: %s\n",
@@ -288,7 +289,7 @@ start_workers(void)
 	for (i = 0; i < srv->nworkers; i++)
 		srv->workers[i] = worker_new(i);
 	TAILQ_FOREACH(l, &srv->listeners, entry)
-		listener_enable(l);
+		listener_enable(l, 0);
 	for (i = 0; i < srv->nworkers; i++) {
 		if (worker_start(srv->workers[i]) != 0)
 			fatal("worker %d: cannot start thread", i);
@@ -306,6 +307,7 @@ server_free(void)
 		worker_join_free(srv->workers[i]);
 	free(srv->workers);
 	srv->workers = NULL;
+	server_reload_free();
 	if (srv->tls_ctx != NULL)
 		tls_ctx_unref(srv->tls_ctx);
 	while ((l = TAILQ_FIRST(&srv->listeners)) != NULL) {
@@ -322,6 +324,17 @@ server_free(void)
 	close(srv->notify_wr);
 	event_base_free(srv->base);
 	config_free(srv->conf);
+	free(srv->cmdline);
+	free(srv);
+	srv = NULL;
+}
+
+/* Before anything runs: -s, -t and startup errors. */
+static void
+early_free(void)
+{
+	config_free(srv->conf);
+	free(srv->cmdline);
 	free(srv);
 	srv = NULL;
 }
@@ -380,24 +393,25 @@ main(int argc, char **argv)
 
 	srv = xcalloc(1, sizeof(*srv));
 	TAILQ_INIT(&srv->listeners);
+	TAILQ_INIT(&srv->retired);
 	srv->main_thread = pthread_self();
 	if ((srv->conf = load_config(path, extra, nextra)) == NULL) {
 		free(extra);
 		free(srv);
 		return 1;
 	}
-	free(extra);
+	srv->cmdline = extra;
+	srv->ncmdline = nextra;
+	atomic_store(&srv->max_conns, srv->conf->max_connections);
 	if (signame != NULL) {
 		ch = daemon_signal(srv->conf, signame);
-		config_free(srv->conf);
-		free(srv);
+		early_free();
 		return ch;
 	}
 	srv->tls_ctx = tls_ctx_load(srv->conf, err, sizeof(err));
 	if (srv->tls_ctx == NULL && err[0] != '\0') {
 		fprintf(stderr, "echod: %s\n", err);
-		config_free(srv->conf);
-		free(srv);
+		early_free();
 		return 1;
 	}
 	if (check) {
@@ -405,8 +419,7 @@ main(int argc, char **argv)
 			tls_ctx_unref(srv->tls_ctx);
 		printf("echod: %s: configuration OK\n",
 		    path != NULL ? path : "built-in defaults");
-		config_free(srv->conf);
-		free(srv);
+		early_free();
 		return 0;
 	}
 	signal(SIGPIPE, SIG_IGN);

@@ -25,7 +25,9 @@ struct worker;
  * worker whose base it accepts on (worker != NULL).
  */
 struct lsock {
-	struct listener		*listener;
+	/* Swapped by a reload that keeps the socket; read by the accepting
+	 * thread, hence atomic. */
+	_Atomic(struct listener *) listener;
 	struct worker		*worker;
 	int			 worker_idx;	/* reuseport: which worker */
 	int			 fd;
@@ -72,6 +74,12 @@ struct server {
 	struct listener_list	 listeners;
 
 	atomic_uint_fast64_t	 conns_open;	/* all workers, for the limit */
+	atomic_uint_fast64_t	 max_conns;	/* conf->max_connections */
+	struct listener_list	 retired;	/* replaced by reloads */
+	void			**retired_tls;	/* contexts replaced by reloads */
+	int			 nretired_tls;
+	char			**cmdline;	/* -l listeners, kept for reload */
+	int			 ncmdline;
 	int			 accept_paused;	/* at max_connections */
 
 	int			 notify_rd, notify_wr;

@@ -1,0 +1,309 @@
+/*
+ * reload.c: SIGHUP. The new file is parsed and validated completely, and
+ * every new socket bound, before anything running is touched; any error
+ * leaves the old configuration serving and is logged with FILE:LINE. Then
+ * the change is committed on the main thread: listeners whose socket stays
+ * (same address) keep it, new ones start, removed ones stop accepting while
+ * their connections finish normally; limits reach the workers as messages
+ * and apply to new connections; the TLS context is swapped for new
+ * handshakes. What cannot change live is reported as needing a restart.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "listener.h"
+#include "log.h"
+#include "reload.h"
+#include "server.h"
+#include "tls.h"
+#include "util.h"
+#include "worker.h"
+
+struct worker_limits {
+	uint64_t	max_buffer;
+	uint64_t	idle_timeout_us;
+};
+
+/* One new [listen] and where its socket comes from. */
+struct plan {
+	struct listen_conf	*lc;
+	struct listener		*old;	/* same socket: adopt or keep */
+	struct listener		*fresh;	/* bound now, or made to adopt */
+	int			 unchanged;
+};
+
+static void
+apply_limits(struct worker *w, void *arg)
+{
+	struct worker_limits	*lim = arg;
+	struct timeval		 tv;
+	const struct timeval	*common;
+
+	w->max_buffer = lim->max_buffer;
+	if (lim->idle_timeout_us == 0)
+		w->idle_timeout = NULL;
+	else {
+		tv.tv_sec = (time_t)(lim->idle_timeout_us / 1000000);
+		tv.tv_usec = (suseconds_t)(lim->idle_timeout_us % 1000000);
+		common = event_base_init_common_timeout(w->base, &tv);
+		if (common != NULL) {
+			w->idle_tv = *common;
+			w->idle_timeout = &w->idle_tv;
+		}
+	}
+	free(lim);
+}
+
+static struct config *
+reload_parse(char *err, size_t errlen)
+{
+	struct config	*conf;
+	int		 i;
+
+	if ((conf = config_load(srv->conf->path, err, errlen)) == NULL)
+		return NULL;
+	for (i = 0; i < srv->ncmdline; i++) {
+		if (config_add_listener(conf, srv->cmdline[i], err,
+		    errlen) != 0) {
+			config_free(conf);
+			return NULL;
+		}
+	}
+	config_finish(conf);
+	return conf;
+}
+
+static struct listener *
+find_socket(const struct listen_conf *lc, struct plan *plans, int nplans)
+{
+	struct listener	*l;
+	int		 i, taken;
+
+	TAILQ_FOREACH(l, &srv->listeners, entry) {
+		if (!listener_same_socket(l, lc))
+			continue;
+		for (taken = 0, i = 0; i < nplans; i++)
+			taken |= plans[i].old == l;
+		if (!taken)
+			return l;
+	}
+	return NULL;
+}
+
+static int
+same_settings(const struct listener *l, const struct listen_conf *lc)
+{
+	return strcmp(l->name, lc->name) == 0 && l->mode == lc->mode &&
+	    l->tls == lc->tls;
+}
+
+/* Bind what is new. Nothing running changes here. */
+static struct plan *
+reload_prepare(struct config *conf, char *err, size_t errlen)
+{
+	struct listen_conf	*lc;
+	struct plan		*plans;
+	char			 why[CONFIG_ERRLEN / 2];
+	int			 n = 0, i;
+
+	plans = xcalloc((size_t)conf->nlisteners + 1, sizeof(*plans));
+	for (lc = conf->listeners; lc != NULL; lc = lc->next, n++) {
+		plans[n].lc = lc;
+		plans[n].old = find_socket(lc, plans, n);
+		if (plans[n].old != NULL) {
+			plans[n].unchanged = same_settings(plans[n].old, lc);
+			if (!plans[n].unchanged)
+				plans[n].fresh = listener_new(lc);
+			continue;
+		}
+		plans[n].fresh = listener_bind(lc, why, sizeof(why));
+		if (plans[n].fresh == NULL) {
+			snprintf(err, errlen, "%s:%d: address: %.512s",
+			    conf->path, lc->line, why);
+			for (i = 0; i < n; i++) {
+				if (plans[i].fresh == NULL)
+					continue;
+				if (plans[i].old == NULL)
+					listener_discard(plans[i].fresh);
+				else
+					listener_unref(plans[i].fresh);
+			}
+			free(plans);
+			return NULL;
+		}
+	}
+	return plans;
+}
+
+static void
+retire_tls(void *ctx)
+{
+	/* A worker may be starting a handshake with the old context this
+	 * very moment, so it is kept until exit rather than freed. */
+	srv->retired_tls = xrealloc(srv->retired_tls,
+	    sizeof(*srv->retired_tls) * (size_t)(srv->nretired_tls + 1));
+	srv->retired_tls[srv->nretired_tls++] = ctx;
+}
+
+static void
+set_tls(struct listener *l, void *ctx)
+{
+	if (!l->tls || l->tls_ctx == ctx)
+		return;
+	if (ctx != NULL)
+		tls_ctx_ref(ctx);
+	if (l->tls_ctx != NULL)
+		retire_tls(l->tls_ctx);
+	l->tls_ctx = ctx;
+}
+
+static void
+retire_listener(struct listener *l)
+{
+	TAILQ_REMOVE(&srv->listeners, l, entry);
+	/* Reuseport workers may still read it through their socket until
+	 * they handle the stop message: kept until exit. */
+	TAILQ_INSERT_TAIL(&srv->retired, l, entry);
+}
+
+static void
+warn_restart(const struct config *old, const struct config *new)
+{
+#define STR_CHANGED(a, b) \
+	(((a) == NULL) != ((b) == NULL) || ((a) != NULL && strcmp(a, b) != 0))
+	if (config_workers(old) != config_workers(new))
+		log_warnx("reload: workers changed: needs a restart");
+	if (STR_CHANGED(old->user, new->user) ||
+	    STR_CHANGED(old->group, new->group))
+		log_warnx("reload: user or group changed: needs a restart");
+	if (STR_CHANGED(old->pid_file, new->pid_file))
+		log_warnx("reload: pid_file changed: needs a restart");
+	if (STR_CHANGED(old->admin_address, new->admin_address))
+		log_warnx("reload: [admin] address changed: needs a restart");
+#undef STR_CHANGED
+}
+
+static void
+reload_commit(struct config *conf, struct plan *plans, void *tls_ctx)
+{
+	struct listener_list	 next;
+	struct listener		*l;
+	struct worker_limits	*lim;
+	int			 i, kept;
+
+	TAILQ_INIT(&next);
+	for (i = 0; plans[i].lc != NULL; i++) {
+		if (plans[i].unchanged) {
+			l = plans[i].old;
+			TAILQ_REMOVE(&srv->listeners, l, entry);
+			set_tls(l, tls_ctx);
+		} else if (plans[i].old != NULL) {
+			l = plans[i].fresh;
+			set_tls(l, tls_ctx);
+			listener_adopt(l, plans[i].old);
+			log_info("listener %s: now %s%s", l->name,
+			    mode_name(l->mode), l->tls ? ", tls" : "");
+		} else {
+			l = plans[i].fresh;
+			set_tls(l, tls_ctx);
+			listener_enable(l, 1);
+		}
+		TAILQ_INSERT_TAIL(&next, l, entry);
+	}
+	/* What is left in the old list is gone, or was adopted. */
+	while ((l = TAILQ_FIRST(&srv->listeners)) != NULL) {
+		for (kept = 0, i = 0; plans[i].lc != NULL; i++)
+			kept |= plans[i].old == l;
+		if (!kept)
+			listener_remove(l);
+		retire_listener(l);
+	}
+	TAILQ_CONCAT(&srv->listeners, &next, entry);
+
+	atomic_store(&srv->max_conns, conf->max_connections);
+	for (i = 0; i < srv->nworkers; i++) {
+		lim = xmalloc(sizeof(*lim));
+		lim->max_buffer = conf->max_buffer;
+		lim->idle_timeout_us = conf->idle_timeout_us;
+		worker_call(srv->workers[i], apply_limits, lim);
+	}
+	if (log_reconfigure(&conf->log) != 0)
+		log_warnx("reload: a log file could not be opened; the old "
+		    "one is kept");
+	warn_restart(srv->conf, conf);
+	if (srv->tls_ctx != NULL)
+		retire_tls(srv->tls_ctx);
+	srv->tls_ctx = tls_ctx;
+	config_free(srv->conf);
+	srv->conf = conf;
+	/* A lower limit may pause accepting; a higher one resume it. */
+	if (atomic_load(&srv->conns_open) >= conf->max_connections)
+		listener_pause_all();
+	else
+		listener_resume_all();
+}
+
+void
+server_reload(void)
+{
+	struct config	*conf;
+	struct plan	*plans;
+	void		*tls_ctx;
+	char		 err[CONFIG_ERRLEN];
+
+	if (srv->stopping)
+		return;
+	if (srv->conf->path == NULL) {
+		log_warnx("reload: running on built-in defaults, nothing to "
+		    "read");
+		return;
+	}
+	sd_notify_send("RELOADING=1");
+	log_notice("reloading %s", srv->conf->path);
+	if ((conf = reload_parse(err, sizeof(err))) == NULL)
+		goto fail;
+	tls_ctx = tls_ctx_load(conf, err, sizeof(err));
+	if (tls_ctx == NULL && err[0] != '\0') {
+		config_free(conf);
+		goto fail;
+	}
+	if ((plans = reload_prepare(conf, err, sizeof(err))) == NULL) {
+		if (tls_ctx != NULL)
+			tls_ctx_unref(tls_ctx);
+		config_free(conf);
+		goto fail;
+	}
+	reload_commit(conf, plans, tls_ctx);
+	free(plans);
+	srv->reloads_ok++;
+	log_notice("reload done: %d listener%s", conf->nlisteners,
+	    conf->nlisteners == 1 ? "" : "s");
+	sd_notify_send("READY=1");
+	return;
+fail:
+	srv->reloads_failed++;
+	log_errorx("reload failed, still serving the old configuration: %s",
+	    err);
+	sd_notify_send("READY=1");
+}
+
+void
+server_reload_free(void)
+{
+	struct listener	*l;
+	int		 i;
+
+	while ((l = TAILQ_FIRST(&srv->retired)) != NULL) {
+		TAILQ_REMOVE(&srv->retired, l, entry);
+		listener_unref(l);
+	}
+	for (i = 0; i < srv->nretired_tls; i++)
+		tls_ctx_unref(srv->retired_tls[i]);
+	free(srv->retired_tls);
+	srv->retired_tls = NULL;
+	srv->nretired_tls = 0;
+}

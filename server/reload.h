@@ -1,0 +1,11 @@
+/*
+ * reload.h: applying a changed configuration file on SIGHUP.
+ */
+#ifndef ECHOD_RELOAD_H
+#define ECHOD_RELOAD_H
+
+void	server_reload(void);
+/* At exit: what reloads replaced but kept alive until then. */
+void	server_reload_free(void);
+
+#endif
