@@ -340,6 +340,91 @@ metrics_workers(struct evbuffer *b)
 	}
 }
 
+/* The two log sinks, by their config key; only those writing a file. */
+static const struct {
+	const char	*name;
+	const char	*type;
+	const char	*help;
+	size_t		 off;
+} log_metrics[] = {
+	{ "echod_log_lines_written_total", "counter",
+	    "Log lines written to the file.",
+	    offsetof(struct log_sink_stats, lines_written) },
+	{ "echod_log_lines_dropped_total", "counter",
+	    "Log lines dropped because the sink's buffer was full.",
+	    offsetof(struct log_sink_stats, lines_dropped) },
+	{ "echod_log_written_bytes_total", "counter",
+	    "Bytes written to the log file.",
+	    offsetof(struct log_sink_stats, bytes_written) },
+	{ "echod_log_queued_bytes", "gauge",
+	    "Bytes waiting to be written.",
+	    offsetof(struct log_sink_stats, bytes_queued) },
+	{ "echod_log_write_errors_total", "counter",
+	    "Failed writes to the log file (ENOSPC, EIO and others).",
+	    offsetof(struct log_sink_stats, write_errors) },
+	{ "echod_log_reopens_total", "counter",
+	    "Times the log file was reopened (SIGUSR1).",
+	    offsetof(struct log_sink_stats, reopens) },
+};
+
+static uint64_t
+log_get(const struct log_sink_stats *st, size_t off)
+{
+	return *(const uint64_t *)(const void *)((const char *)st + off);
+}
+
+static void
+metrics_logs(struct evbuffer *b)
+{
+	struct log_sink_stats	 st[2];
+	const char		*names[2] = { "error_log", "access_log" };
+	size_t			 m;
+	int			 k;
+
+	memset(st, 0, sizeof(st));
+	log_stats(&st[0], &st[1]);
+	for (m = 0; m < nitems(log_metrics); m++) {
+		family(b, log_metrics[m].name, log_metrics[m].type,
+		    log_metrics[m].help);
+		for (k = 0; k < 2; k++)
+			if (st[k].enabled)
+				evbuffer_add_printf(b, "%s{sink=\"%s\"} %"
+				    PRIu64 "\n", log_metrics[m].name,
+				    names[k], log_get(&st[k],
+				    log_metrics[m].off));
+	}
+}
+
+static void
+stats_logs(struct evbuffer *b)
+{
+	struct log_sink_stats	 st[2];
+	const char		*names[2] = { "error_log", "access_log" };
+	size_t			 m;
+	int			 k;
+
+	memset(st, 0, sizeof(st));
+	log_stats(&st[0], &st[1]);
+	evbuffer_add_printf(b, "\"logs\":{");
+	for (k = 0; k < 2; k++) {
+		evbuffer_add_printf(b, "%s\"%s\":{\"enabled\":%s", k ? "," : "",
+		    names[k], st[k].enabled ? "true" : "false");
+		for (m = 0; m < nitems(log_metrics); m++) {
+			/* "echod_log_lines_written_total" -> "lines_written" */
+			const char *n = log_metrics[m].name +
+			    strlen("echod_log_");
+			size_t len = strlen(n);
+
+			if (len > 6 && strcmp(n + len - 6, "_total") == 0)
+				len -= 6;
+			evbuffer_add_printf(b, ",\"%.*s\":%" PRIu64, (int)len,
+			    n, log_get(&st[k], log_metrics[m].off));
+		}
+		evbuffer_add_printf(b, "}");
+	}
+	evbuffer_add_printf(b, "}");
+}
+
 static void
 metrics_cb(struct evhttp_request *req, void *arg)
 {
@@ -350,6 +435,7 @@ metrics_cb(struct evhttp_request *req, void *arg)
 	metrics_server(b);
 	metrics_listeners(b);
 	metrics_workers(b);
+	metrics_logs(b);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
@@ -447,6 +533,8 @@ stats_cb(struct evhttp_request *req, void *arg)
 	stats_listeners(b);
 	evbuffer_add_printf(b, ",");
 	stats_workers(b);
+	evbuffer_add_printf(b, ",");
+	stats_logs(b);
 	evbuffer_add_printf(b, "}\n");
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "application/json");
