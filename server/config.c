@@ -331,6 +331,7 @@ listen_key(struct parse_state *ps, const char *key, const char *value)
 		if (addr_parse(value, NULL, &l->spec, &why) != 0)
 			return fail(ps, ps->lineno, key, "%s: \"%s\"", why,
 			    value);
+		l->address_line = ps->lineno;
 		return get_string(ps, key, value, &l->address);
 	}
 	if (strcmp(key, "mode") == 0) {
@@ -606,10 +607,10 @@ check_listeners(struct parse_state *ps)
 			    m->spec.port == l->spec.port &&
 			    m->spec.wildcard == l->spec.wildcard &&
 			    l->spec.port != 0)
-				return fail(ps, l->line, "address",
+				return fail(ps, l->address_line, "address",
 				    "[listen %s] has the same address as "
 				    "[listen %s] (line %d)", l->name, m->name,
-				    m->line);
+				    m->address_line);
 		}
 		if (l->tls && (ps->conf->tls.certificate == NULL ||
 		    ps->conf->tls.key == NULL))

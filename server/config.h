@@ -33,6 +33,7 @@ struct listen_conf {
 	char			*name;
 	int			 line;		/* of the [listen NAME] header */
 	char			*address;	/* as written */
+	int			 address_line;
 	struct addr_spec	 spec;
 	enum listen_mode	 mode;
 	int			 tls;

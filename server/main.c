@@ -245,7 +245,8 @@ bind_listeners(void)
 		if ((l = listener_bind(lc, err, sizeof(err))) == NULL) {
 			if (lc->line > 0)
 				fprintf(stderr, "echod: %s:%d: address: [listen %s] %s\n",
-				    srv->conf->path, lc->line, lc->name, err);
+				    srv->conf->path, lc->address_line, lc->name,
+				    err);
 			else
 				fprintf(stderr, "echod: listen %s: %s\n",
 				    lc->name, err);

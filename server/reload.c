@@ -123,7 +123,7 @@ reload_prepare(struct config *conf, char *err, size_t errlen)
 		plans[n].fresh = listener_bind(lc, why, sizeof(why));
 		if (plans[n].fresh == NULL) {
 			snprintf(err, errlen, "%s:%d: address: %.512s",
-			    conf->path, lc->line, why);
+			    conf->path, lc->address_line, why);
 			for (i = 0; i < n; i++) {
 				if (plans[i].fresh == NULL)
 					continue;

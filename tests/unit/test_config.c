@@ -260,7 +260,7 @@ test_errors(void **state)
 	    "[listen a]\naddress = 127.0.0.1:2\n", 3, NULL,
 	    "duplicate listener");
 	expect_error("[listen a]\naddress = 127.0.0.1:1\n"
-	    "[listen b]\naddress = 127.0.0.1:1\n", 3, "address",
+	    "[listen b]\naddress = 127.0.0.1:1\n", 4, "address",
 	    "same address");
 	expect_error("[listen a]\naddress = 127.0.0.1:1\n"
 	    "address = 127.0.0.1:2\n", 3, "address", "twice");

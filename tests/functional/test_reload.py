@@ -1,0 +1,201 @@
+"""Reload (SIGHUP): listeners added, changed and removed under load without
+dropping a connection; a broken file keeps the old configuration serving
+and its FILE:LINE error reaches the event log; limits apply to new
+connections."""
+
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import SLOW, free_port, wait_port
+
+
+def roundtrip(port, data=b"reload" * 100, host="127.0.0.1"):
+    with socket.create_connection((host, port), timeout=5 * SLOW) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        got = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+        return got
+
+
+def refused(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return False
+    except ConnectionRefusedError:
+        return True
+
+
+def wait_for(pred, timeout=5.0):
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return pred()
+
+
+def write_conf(d, text):
+    tmp = d.conf_path + ".new"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, d.conf_path)
+
+
+class Loader:
+    """Connections that keep echoing through a reload and check every byte."""
+
+    def __init__(self, port, conns=8):
+        self.port = port
+        self.stop = threading.Event()
+        self.errors = []
+        self.rounds = 0
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, args=(i,))
+                        for i in range(conns)]
+        for t in self.threads:
+            t.start()
+
+    def run(self, i):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port),
+                                          timeout=5 * SLOW) as s:
+                n = 0
+                while not self.stop.is_set() and n < 100000:
+                    msg = (b"%d:%d;" % (i, n)) * 20
+                    s.sendall(msg)
+                    got = b""
+                    while len(got) < len(msg):
+                        b = s.recv(len(msg) - len(got))
+                        if not b:
+                            raise ConnectionError("closed by echod")
+                        got += b
+                    if got != msg:
+                        raise AssertionError("corrupt echo")
+                    n += 1
+                    with self.lock:
+                        self.rounds += 1
+        except Exception as e:  # recorded for the test to assert on
+            self.errors.append(repr(e))
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=10 * SLOW)
+        return self.errors
+
+
+BASE = """
+[server]
+workers = 2
+[listen a]
+address = 127.0.0.1:{port}
+"""
+
+
+def test_add_and_remove_listener_under_load(echod_factory):
+    d = echod_factory(BASE)
+    port_b = free_port()
+    load = Loader(d.port)
+    try:
+        wait_for(lambda: load.rounds > 50)
+        write_conf(d, BASE.replace("{port}", str(d.port)) +
+                   f"[listen b]\naddress = 127.0.0.1:{port_b}\nmode = echo\n")
+        d.signal(signal.SIGHUP)
+        assert wait_port("127.0.0.1", port_b), d.stderr()
+        assert roundtrip(port_b) == b"reload" * 100
+        before = load.rounds
+        assert wait_for(lambda: load.rounds > before + 50)
+
+        # Remove a: new connections to it are refused, the open ones go on.
+        write_conf(d, f"[server]\nworkers = 2\n[listen b]\n"
+                      f"address = 127.0.0.1:{port_b}\n")
+        d.signal(signal.SIGHUP)
+        assert wait_for(lambda: refused(d.port)), d.stderr()
+        before = load.rounds
+        assert wait_for(lambda: load.rounds > before + 50)
+        assert roundtrip(port_b) == b"reload" * 100
+    finally:
+        errors = load.finish()
+    assert errors == []
+    assert "reload done" in d.stderr()
+    assert d.stop() == 0
+
+
+def test_broken_reload_keeps_serving(echod_factory):
+    d = echod_factory(BASE)
+    load = Loader(d.port, conns=4)
+    try:
+        write_conf(d, BASE.replace("{port}", str(d.port)) +
+                   "[limits]\nmax_buffer = lots\n")
+        d.signal(signal.SIGHUP)
+        assert wait_for(lambda: "reload failed" in d.stderr()), d.stderr()
+        err = d.stderr()
+        assert f"{d.conf_path}:7: max_buffer:" in err
+        assert roundtrip(d.port) == b"reload" * 100
+        # A port already taken by someone else: bind fails, old config stays.
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        tport = taken.getsockname()[1]
+        write_conf(d, BASE.replace("{port}", str(d.port)) +
+                   f"[listen c]\naddress = 127.0.0.1:{tport}\n")
+        d.signal(signal.SIGHUP)
+        assert wait_for(lambda: d.stderr().count("reload failed") == 2)
+        assert f"{d.conf_path}:7: address:" in d.stderr()
+        taken.close()
+        assert roundtrip(d.port) == b"reload" * 100
+    finally:
+        errors = load.finish()
+    assert errors == []
+    assert d.stop() == 0
+
+
+def test_mode_change_keeps_socket_and_old_connections(echod_factory):
+    d = echod_factory(BASE)
+    held = socket.create_connection(("127.0.0.1", d.port), timeout=5 * SLOW)
+    held.sendall(b"before")
+    assert held.recv(6) == b"before"
+    write_conf(d, BASE.replace("{port}", str(d.port)) + "mode = discard\n")
+    d.signal(signal.SIGHUP)
+    assert wait_for(lambda: "now discard" in d.stderr()), d.stderr()
+    # New connections are discarded: nothing comes back.
+    assert roundtrip(d.port) == b""
+    # The connection accepted before keeps its echo mode.
+    held.sendall(b"after")
+    assert held.recv(5) == b"after"
+    held.close()
+    assert d.stop() == 0
+
+
+def test_limits_apply_to_new_connections(echod_factory):
+    d = echod_factory(BASE + "[limits]\nidle_timeout = 0\n")
+    write_conf(d, BASE.replace("{port}", str(d.port)) +
+               "[limits]\nidle_timeout = 300ms\n")
+    d.signal(signal.SIGHUP)
+    assert wait_for(lambda: "reload done" in d.stderr())
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=5 * SLOW)
+    s.settimeout(5 * SLOW)
+    t0 = time.monotonic()
+    assert s.recv(1) == b""   # closed by the new idle timeout
+    assert time.monotonic() - t0 >= 0.25
+    s.close()
+    assert d.stop() == 0
+
+
+def test_reload_on_defaults_is_harmless(echod_factory):
+    port = free_port()
+    d = echod_factory(args=["-l", f"127.0.0.1:{port}"], port=port)
+    d.signal(signal.SIGHUP)
+    assert wait_for(lambda: "built-in defaults" in d.stderr())
+    assert roundtrip(port) == b"reload" * 100
+    assert d.stop() == 0
