@@ -69,6 +69,14 @@
 #define BACKOFF_MIN_US	50000		/* ENOSPC, EIO, ... */
 #define BACKOFF_MAX_US	2000000
 #define REPORT_US	10000000	/* one stderr report per interval */
+/*
+ * Small writes wait up to COALESCE_US for company, unless COALESCE_BYTES
+ * are queued: at 200,000 lines/s that turns tens of thousands of 2 KiB
+ * requests per second (each a helper-thread wake-up and a signal) into a
+ * few hundred large ones.
+ */
+#define COALESCE_BYTES	(64 * 1024)
+#define COALESCE_US	5000
 
 struct chunk {
 	struct chunk	*next;
@@ -133,8 +141,10 @@ struct logsink {
 	int		 draining;
 	struct event_base *base;
 	struct event	*timer;
-	struct event	*flush;
-	int		 flush_pending;
+	struct event	*flush;		/* coalescing timer */
+	int		 flush_armed;
+	int		 flush_now;	/* activated: queue passed COALESCE */
+	int		 flush_due;	/* in the flush callback */
 	struct logsink	*next;		/* started sinks */
 };
 
@@ -378,10 +388,19 @@ sink_notice(struct logsink *s)
 static void
 sink_schedule(struct logsink *s)
 {
-	if (s->flush == NULL || s->flush_pending || s->inflight)
+	struct timeval	tv = { 0, COALESCE_US };
+
+	if (s->flush == NULL || s->inflight || s->queued == 0)
 		return;
-	s->flush_pending = 1;
-	event_active(s->flush, EV_TIMEOUT, 0);
+	if (s->queued >= COALESCE_BYTES || s->reopen_pending) {
+		if (!s->flush_now) {
+			s->flush_now = 1;
+			event_active(s->flush, EV_TIMEOUT, 0);
+		}
+	} else if (!s->flush_armed) {
+		s->flush_armed = 1;
+		event_add(s->flush, &tv);
+	}
 }
 
 static size_t
@@ -608,6 +627,10 @@ sink_submit(struct logsink *s)
 
 	if (s->inflight || (s->base == NULL && !s->draining))
 		return;
+	/* Batch small writes: wait for the coalescing timer. */
+	if (!s->draining && !s->flush_due && !s->unit_active &&
+	    !s->reopen_pending && s->queued < COALESCE_BYTES)
+		return;
 	/* Swap once the old file has its lines; if the old file fails, what
 	 * it could not take moves over to the new one. */
 	if (s->reopen_pending && (s->unit_failed ||
@@ -692,6 +715,8 @@ logsink_poll(struct logsink *s)
 		sink_notice(s);
 	sink_submit(s);
 	sink_arm(s);
+	if (!s->inflight)
+		sink_schedule(s);
 	if (s->st.lines_dropped != s->drops_reported)
 		sink_report_drops(s, 0);
 }
@@ -711,8 +736,12 @@ sink_flush_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	s->flush_pending = 0;
+	if (s->flush_armed)
+		event_del(s->flush);
+	s->flush_armed = s->flush_now = 0;
+	s->flush_due = 1;
 	logsink_poll(s);
+	s->flush_due = 0;
 }
 
 /* One SIGUSR2 may stand for several completions: poll every sink. */
@@ -740,7 +769,7 @@ logsink_start(struct logsink *s, struct event_base *base)
 			return -1;
 	}
 	s->timer = evtimer_new(base, sink_timer_cb, s);
-	s->flush = event_new(base, -1, 0, sink_flush_cb, s);
+	s->flush = evtimer_new(base, sink_flush_cb, s);
 	if (s->timer == NULL || s->flush == NULL)
 		return -1;
 	sig_refs++;

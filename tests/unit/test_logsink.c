@@ -391,7 +391,7 @@ reopen_inflight(struct fixture *f, ssize_t first_result)
 	append_lines(f->sink, 0, 100);
 	assert_int_equal(logsink_start(f->sink, f->base), 0);
 	for (i = 0; i < 100 && f_writes == 0; i++)
-		event_base_loop(f->base, EVLOOP_NONBLOCK);
+		event_base_loop(f->base, EVLOOP_ONCE);
 	assert_int_equal(f_inflight, 1);
 
 	/* logrotate: rename, then ask for a reopen while a write runs. */
