@@ -95,9 +95,11 @@ def echo_all(socks):
     sel.close()
 
 
-def measure(cmd, port, count):
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL)
+def measure(cmd, port, count, errlog):
+    """(bytes per connection once connected, and after one echo each)."""
+    with open(errlog, "wb") as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=err)
     socks = []
     try:
         wait_port(port)
@@ -123,6 +125,10 @@ def measure(cmd, port, count):
         used = settle(proc.pid, base_fds + count + 1)
         probe.close()
         return ((connected - before) / count, (used - before) / count)
+    except Exception:
+        with open(errlog, errors="replace") as f:
+            sys.stderr.write(f.read())
+        raise
     finally:
         for s in socks:
             s.close()
@@ -160,10 +166,12 @@ def main():
                 f"[limits]\nmax_connections = {count + 100}\n"
                 "idle_timeout = 0\n\n"
                 f"[listen a]\naddress = 127.0.0.1:{port}\n")
-    e_conn, e_used = measure([echod, "-f", "-c", conf], port, count)
+    errlog = os.path.join(tmp, "stderr")
+    e_conn, e_used = measure([echod, "-f", "-c", conf], port, count, errlog)
     port = free_port()
-    b_conn, b_used = measure([baseline, str(port)], port, count)
-    os.unlink(conf)
+    b_conn, b_used = measure([baseline, str(port)], port, count, errlog)
+    for f in (conf, errlog):
+        os.unlink(f)
     os.rmdir(tmp)
 
     print(f"idle_mem: RSS growth over {count} idle plain connections, "

@@ -69,7 +69,7 @@ wait_port() {
 
 # Run time of every thread of process $1, in ns.
 cpu_ns() {
-	cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%d\n", s }'
+	cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'
 }
 
 taskset -c "$SERVER_CPU" "$BASELINE" "$BASE_PORT" 2>"$TMP/base.err" &
@@ -93,6 +93,7 @@ measure() {
 	}
 	after=$(cpu_ns "$pid")
 	kill -0 "$pid" 2>/dev/null || { echo "$0: server $pid died" >&2; exit 1; }
+	[ "$after" -gt "$before" ] || { echo "$0: no CPU time for $pid" >&2; exit 1; }
 	rps=$(tail -n 1 "$TMP/rb.out" | cut -d, -f2 | tr -d '"')
 	echo "$((after - before)) $n $rps" | awk '{ printf "%.1f %.0f\n", $1 / $2, $3 }'
 }
