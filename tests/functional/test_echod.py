@@ -179,7 +179,7 @@ def test_chargen_client_that_never_reads_stays_bounded(echod_factory):
         grown = (d.rss_kib() - rss0) * 1024
         assert grown <= 1 * MiB + 8 * MiB, f"RSS grew {grown} bytes"
         hz = os.sysconf("SC_CLK_TCK")
-        assert ticks < 0.3 * hz * 1.5, f"{ticks} ticks in 1.5 s: spinning"
+        assert ticks < 0.15 * hz * 1.5, f"{ticks} ticks in 1.5 s: spinning"
         check_chargen(recv_exact(s, 64 << 10))
 
 
@@ -377,7 +377,7 @@ def test_emfile_pauses_without_spinning_and_recovers(echod_factory):
         time.sleep(2.0)
         ticks = d.cpu_ticks() - ticks0
         assert d.proc.poll() is None, "echod died at the fd limit:\n" + d.stderr()
-        assert ticks < 0.25 * hz * 2.0, f"{ticks} ticks in 2 s at EMFILE: spinning"
+        assert ticks < 0.1 * hz * 2.0, f"{ticks} ticks in 2 s at EMFILE: spinning"
 
         # Free descriptors: the waiting connections are served.
         for i in served:
@@ -534,7 +534,7 @@ def test_stop_signal_exits_0_with_stats(echod_factory, sig):
     finally:
         held.close()
     last = [ln for ln in d.stderr().splitlines() if ln.strip()]
-    assert last and re.search(r"\d", last[-1]), \
+    assert last and re.search(r"connections\D*\d", last[-1]), \
         f"no stats summary at exit:\n{d.stderr()}"
     with pytest.raises(OSError):
         connect(d.port, timeout=2).close()
