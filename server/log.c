@@ -163,26 +163,28 @@ limit_bytes(void)
 static void
 queue_push(struct batch *b)
 {
-	int		was_empty = 0;
 	uint64_t	one = 1;
 
 	pthread_mutex_lock(&q_lock);
-	if (q_bytes[b->kind] + b->len > limit_bytes()) {
+	if (atomic_load(&finished) ||
+	    q_bytes[b->kind] + b->len > limit_bytes()) {
 		/* The main thread is behind by a whole buffer: count. */
-		q_drops[b->kind] += b->nlines;
+		if (!atomic_load(&finished))
+			q_drops[b->kind] += b->nlines;
 		pthread_mutex_unlock(&q_lock);
 		free(b->data);
 		free(b);
 		return;
 	}
 	q_bytes[b->kind] += b->len;
-	was_empty = q_head == NULL;
 	b->next = NULL;
+	/* Wake the main thread on the first batch only; under the lock, so
+	 * that log_finish cannot close the eventfd in between. */
+	if (q_head == NULL && wake_fd != -1)
+		write_all(wake_fd, (const char *)&one, sizeof(one));
 	*q_tail = b;
 	q_tail = &b->next;
 	pthread_mutex_unlock(&q_lock);
-	if (was_empty && wake_fd != -1)
-		write_all(wake_fd, (const char *)&one, sizeof(one));
 }
 
 static void
