@@ -28,6 +28,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "parse.h"
+#include "server.h"
 #include "util.h"
 
 /* The byte that tells the parent the child is serving; text never has it. */
@@ -203,6 +204,14 @@ daemon_detach(void)
 
 	if (getcwd(cwd, sizeof(cwd)) != NULL)
 		start_dir = xstrdup(cwd);
+	/* A reload reads the file again, after chdir("/"). */
+	if (srv != NULL && srv->conf != NULL && srv->conf->path != NULL &&
+	    srv->conf->path[0] != '/') {
+		char	*abs = resolve_path(srv->conf->path);
+
+		free(srv->conf->path);
+		srv->conf->path = abs;
+	}
 	if (pipe(fds) != 0)
 		fatal("pipe");
 	fflush(stdout);
