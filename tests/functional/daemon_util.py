@@ -48,13 +48,13 @@ class Setup:
         return read_pid(self.pid_file)
 
 
-def run(*args, env=None, timeout=20.0):
+def run(*args, env=None, cwd=None, timeout=20.0):
     """Run echod with args to completion; returns the CompletedProcess."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run([ECHOD, *args], stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, env=full_env,
-                          timeout=timeout * SLOW)
+                          cwd=cwd, timeout=timeout * SLOW)
 
 
 def read_pid(path):

@@ -172,6 +172,23 @@ def test_stale_pid_file_is_replaced(daemons, content):
     assert alive(os.getpid())
 
 
+def test_relative_paths_are_taken_from_where_echod_started(daemons):
+    # The daemon runs in /, but a relative pid_file and -c still mean what
+    # they meant in the directory echod was started from.
+    st = Setup(server={"pid_file": "echod.pid"})
+    daemons.append(st.pid_file)
+    r = run("-d", "-c", "echod.conf", cwd=st.tmpdir)
+    assert r.returncode == 0, r.stderr
+    pid = st.pid()
+    assert pid is not None and alive(pid)
+    assert run("-s", "reload", "-c", "echod.conf", cwd=st.tmpdir).returncode == 0
+    with connect(st.port) as s:
+        assert roundtrip(s)
+    r = run("-s", "stop", "-c", "echod.conf", cwd=st.tmpdir)
+    assert r.returncode == 0, r.stderr
+    assert not os.path.exists(st.pid_file)
+
+
 def test_pid_file_written_atomically_and_removed_at_exit(procs):
     st = Setup()
     d = start_fg(procs, st)
