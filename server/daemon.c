@@ -231,16 +231,19 @@ daemon_detach(void)
 	if (chdir("/") != 0)
 		fatal("chdir /");
 	umask(022);
+	/* Our own copy above the standard streams, whatever fds[1] is. */
+	if ((ready_fd = fcntl(fds[1], F_DUPFD_CLOEXEC, STDERR_FILENO + 1)) ==
+	    -1)
+		fatal("fcntl");
 	null = open_devnull();
 	/* Until daemon_ready, what goes to stderr goes to the parent. */
 	if (dup2(null, STDIN_FILENO) == -1 || dup2(null, STDOUT_FILENO) == -1 ||
-	    dup2(fds[1], STDERR_FILENO) == -1)
+	    dup2(ready_fd, STDERR_FILENO) == -1)
 		fatal("dup2");
 	if (null > STDERR_FILENO)
 		close(null);
-	ready_fd = fds[1];
-	if (fcntl(ready_fd, F_SETFD, FD_CLOEXEC) != 0)
-		fatal("fcntl");
+	if (fds[1] > STDERR_FILENO)
+		close(fds[1]);
 	detached = 1;
 }
 
