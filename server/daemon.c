@@ -155,6 +155,21 @@ pidfile_read(const char *path, char *err, size_t errlen)
 
 /* --- detaching --------------------------------------------------------- */
 
+void
+daemon_stdio_open(void)
+{
+	int	fd;
+
+	for (;;) {
+		if ((fd = open("/dev/null", O_RDWR)) == -1)
+			return;		/* nothing better to do this early */
+		if (fd > STDERR_FILENO) {
+			close(fd);
+			return;
+		}
+	}
+}
+
 /*
  * The parent: relay what the child writes on its stderr until the ready
  * byte (exit 0) or the end of the pipe (the child failed: exit non-zero).

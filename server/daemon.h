@@ -11,6 +11,13 @@
 struct config;
 
 /*
+ * Open /dev/null on any of fds 0, 1 and 2 that is closed, so that no socket
+ * or log file lands there (detaching points them at /dev/null and would
+ * close it). Call first thing in main().
+ */
+void	daemon_stdio_open(void);
+
+/*
  * Detach (fork, setsid, chdir /, umask, standard streams to /dev/null). Must
  * run before any thread, event_base or aio request exists. The parent stays
  * until the child calls daemon_ready() (then exits 0) or exits (then prints
