@@ -99,60 +99,59 @@ scale(double num, uint64_t whole, int is_whole, uint64_t mult, uint64_t *out,
 	return 0;
 }
 
+struct unit {
+	const char	*name;
+	uint64_t	 mult;
+};
+
+/* A number followed by one of units; case matters where the units say so
+ * ("m" is minutes but "M" is not a duration unit at all). */
+static int
+parse_units(const char *s, const struct unit *units, size_t nunits,
+    int nocase, uint64_t *out, const char **why, const char *unknown)
+{
+	double		 num;
+	uint64_t	 whole = 0;
+	int		 is_whole = 0;
+	const char	*unit;
+	size_t		 i;
+
+	if (split_number(s, &num, &whole, &is_whole, &unit, why) != 0)
+		return -1;
+	for (i = 0; i < nunits; i++) {
+		if ((nocase ? strcasecmp(unit, units[i].name) :
+		    strcmp(unit, units[i].name)) == 0)
+			return scale(num, whole, is_whole, units[i].mult, out,
+			    why);
+	}
+	*why = unknown;
+	return -1;
+}
+
 int
 parse_size(const char *s, uint64_t *out, const char **why)
 {
-	static const struct {
-		const char	*name;
-		uint64_t	 mult;
-	} units[] = {
+	static const struct unit units[] = {
 		{ "", 1 }, { "b", 1 },
 		{ "k", 1ull << 10 }, { "kb", 1ull << 10 }, { "kib", 1ull << 10 },
 		{ "m", 1ull << 20 }, { "mb", 1ull << 20 }, { "mib", 1ull << 20 },
 		{ "g", 1ull << 30 }, { "gb", 1ull << 30 }, { "gib", 1ull << 30 },
 	};
-	double		 num;
-	uint64_t	 whole = 0;
-	int		 is_whole = 0;
-	const char	*unit;
-	size_t		 i;
 
-	if (split_number(s, &num, &whole, &is_whole, &unit, why) != 0)
-		return -1;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcasecmp(unit, units[i].name) == 0)
-			return scale(num, whole, is_whole, units[i].mult, out,
-			    why);
-	}
-	*why = "unknown size unit (use b, k, m or g)";
-	return -1;
+	return parse_units(s, units, sizeof(units) / sizeof(units[0]), 1, out,
+	    why, "unknown size unit (use b, k, m or g)");
 }
 
 int
 parse_duration(const char *s, uint64_t *out, const char **why)
 {
-	static const struct {
-		const char	*name;
-		uint64_t	 mult;
-	} units[] = {
+	static const struct unit units[] = {
 		{ "", 1000000 }, { "us", 1 }, { "ms", 1000 }, { "s", 1000000 },
 		{ "m", 60000000 }, { "min", 60000000 }, { "h", 3600000000ull },
 	};
-	double		 num;
-	uint64_t	 whole = 0;
-	int		 is_whole = 0;
-	const char	*unit;
-	size_t		 i;
 
-	if (split_number(s, &num, &whole, &is_whole, &unit, why) != 0)
-		return -1;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(unit, units[i].name) == 0)
-			return scale(num, whole, is_whole, units[i].mult, out,
-			    why);
-	}
-	*why = "unknown duration unit (use us, ms, s, m or h)";
-	return -1;
+	return parse_units(s, units, sizeof(units) / sizeof(units[0]), 0, out,
+	    why, "unknown duration unit (use us, ms, s, m or h)");
 }
 
 int
