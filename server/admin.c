@@ -29,6 +29,7 @@
 #include "log.h"
 #include "server.h"
 #include "stats.h"
+#include "tls.h"
 #include "util.h"
 #include "worker.h"
 
@@ -425,6 +426,91 @@ stats_logs(struct evbuffer *b)
 	evbuffer_add_printf(b, "}");
 }
 
+/* TLS across workers (those gone too): per version and per cipher. */
+static void
+metrics_tls_items(struct evbuffer *b, const char *what,
+    const struct tls_stats_item *items, int n)
+{
+	char	name[256], fam[128];
+	int	i;
+
+	snprintf(fam, sizeof(fam), "echod_tls_%s_connections_open", what);
+	family(b, fam, "gauge", strcmp(what, "version") == 0 ?
+	    "TLS connections open now, by protocol version." :
+	    "TLS connections open now, by cipher.");
+	for (i = 0; i < n; i++)
+		if (items[i].name != NULL)
+			evbuffer_add_printf(b, "%s{%s=\"%s\"} %" PRIu64 "\n",
+			    fam, what, label_escape(items[i].name, name,
+			    sizeof(name)), items[i].open);
+	snprintf(fam, sizeof(fam), "echod_tls_%s_handshakes_total", what);
+	family(b, fam, "counter", strcmp(what, "version") == 0 ?
+	    "TLS handshakes completed, by protocol version." :
+	    "TLS handshakes completed, by cipher.");
+	for (i = 0; i < n; i++)
+		if (items[i].name != NULL)
+			evbuffer_add_printf(b, "%s{%s=\"%s\"} %" PRIu64 "\n",
+			    fam, what, label_escape(items[i].name, name,
+			    sizeof(name)), items[i].total);
+}
+
+static void
+metrics_tls(struct evbuffer *b)
+{
+	struct tls_stats	t;
+
+	tls_stats_sum(srv, &t);
+	family(b, "echod_tls_connections_open", "gauge",
+	    "TLS connections open now, handshakes in progress included.");
+	evbuffer_add_printf(b, "echod_tls_connections_open %" PRIu64 "\n",
+	    t.conns_open);
+	family(b, "echod_tls_handshake_timeouts_total", "counter",
+	    "TLS handshakes not finished within handshake_timeout.");
+	evbuffer_add_printf(b, "echod_tls_handshake_timeouts_total %" PRIu64
+	    "\n", t.handshake_timeouts);
+	metrics_tls_items(b, "version", t.versions, t.nversions);
+	metrics_tls_items(b, "cipher", t.ciphers, t.nciphers);
+}
+
+static void
+stats_tls_items(struct evbuffer *b, const struct tls_stats_item *items,
+    int n)
+{
+	int	i, first = 1;
+
+	evbuffer_add_printf(b, "{");
+	for (i = 0; i < n; i++) {
+		if (items[i].name == NULL)
+			continue;
+		if (!first)
+			evbuffer_add_printf(b, ",");
+		json_string(b, items[i].name);
+		evbuffer_add_printf(b, ":{\"open\":%" PRIu64 ",\"total\":%"
+		    PRIu64 "}", items[i].open, items[i].total);
+		first = 0;
+	}
+	evbuffer_add_printf(b, "}");
+}
+
+static void
+stats_tls(struct evbuffer *b)
+{
+	struct tls_stats	t;
+
+	tls_stats_sum(srv, &t);
+	evbuffer_add_printf(b, "\"tls\":{\"handshakes\":%" PRIu64 ","
+	    "\"handshake_failures\":%" PRIu64 ","
+	    "\"handshake_timeouts\":%" PRIu64 ","
+	    "\"sessions_resumed\":%" PRIu64 ","
+	    "\"connections_open\":%" PRIu64 ",\"versions\":",
+	    t.handshakes, t.handshake_failed, t.handshake_timeouts, t.resumed,
+	    t.conns_open);
+	stats_tls_items(b, t.versions, t.nversions);
+	evbuffer_add_printf(b, ",\"ciphers\":");
+	stats_tls_items(b, t.ciphers, t.nciphers);
+	evbuffer_add_printf(b, "}");
+}
+
 static void
 metrics_cb(struct evhttp_request *req, void *arg)
 {
@@ -435,6 +521,7 @@ metrics_cb(struct evhttp_request *req, void *arg)
 	metrics_server(b);
 	metrics_listeners(b);
 	metrics_workers(b);
+	metrics_tls(b);
 	metrics_logs(b);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
@@ -535,6 +622,8 @@ stats_cb(struct evhttp_request *req, void *arg)
 	stats_workers(b);
 	evbuffer_add_printf(b, ",");
 	stats_logs(b);
+	evbuffer_add_printf(b, ",");
+	stats_tls(b);
 	evbuffer_add_printf(b, "}\n");
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "application/json");
