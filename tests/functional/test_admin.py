@@ -272,3 +272,44 @@ def test_admin_port_taken_fails_the_start():
         r = run("-f", "-c", st.conf)
     assert r.returncode != 0
     assert "admin" in r.stderr and "Address already in use" in r.stderr
+
+
+def test_tls_metrics(procs, tmp_path):
+    import ssl
+    from tls_util import Pki
+    pki = Pki(str(tmp_path))
+    st = Setup()
+    admin = free_port()
+    st.write(listeners={"t": {"address": f"127.0.0.1:{st.port}",
+                              "tls": "yes"}},
+             sections={"tls": {"certificate": pki.path("server.pem"),
+                               "key": pki.path("server.key")},
+                        "admin": {"address": str(admin)}})
+    d = Echod(args=["-c", st.conf], port=st.port, tmpdir=st.tmpdir)
+    procs.append(d)
+    assert wait_for(lambda: _up(admin)), d.stderr()
+    base = quiet(admin)
+    ctx = ssl.create_default_context(cafile=pki.path("ca.pem"))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    for _ in range(3):
+        with ctx.wrap_socket(connect(d.port), server_hostname="localhost") as s:
+            assert roundtrip(s, b"over tls")
+    with connect(d.port) as s:          # not TLS at all
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n" * 4)
+        s.shutdown(socket.SHUT_WR)
+        read_to_eof(s)
+    after = quiet(admin)
+    delta = lambda name, **kw: (value(after, name, **kw)  # noqa: E731
+                                - base.get((name, frozenset(kw.items())), 0))
+    assert total(after, "echod_worker_tls_handshakes_total") - \
+        total(base, "echod_worker_tls_handshakes_total") == 3
+    assert delta("echod_tls_version_handshakes_total", version="TLSv1.3") == 3
+    assert total(after, "echod_worker_tls_handshake_failures_total") - \
+        total(base, "echod_worker_tls_handshake_failures_total") >= 1
+    assert value(after, "echod_tls_connections_open") == 0
+    assert any(n == "echod_tls_cipher_handshakes_total" and v >= 3
+               for (n, _), v in after.items())
+    tls = json.loads(http_get(admin, "/stats")[2])["tls"]
+    assert tls["versions"]["TLSv1.3"]["total"] == \
+        value(after, "echod_tls_version_handshakes_total", version="TLSv1.3")
+    assert d.stop() == 0
