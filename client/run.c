@@ -110,10 +110,16 @@ worker_error(struct worker *w, enum err_kind kind, int err)
 void
 worker_session_done(struct worker *w, uint64_t now)
 {
+	const struct run	*r = w->run;
+
 	if (--w->nactive > 0)
 		return;
+	/* An open loop bounded by time ends with its schedule, even when
+	 * the last replies came in early: the window is the schedule's. */
+	if (w->finish_ns == 0 && run_open_loop(r) && r->o->requests == 0)
+		w->finish_ns = r->end_ns;
 	if (w->finish_ns == 0)
-		w->finish_ns = now < w->run->end_ns ? now : w->run->end_ns;
+		w->finish_ns = now < r->end_ns ? now : r->end_ns;
 	event_base_loopbreak(w->base);
 }
 

@@ -266,7 +266,8 @@ def test_download_mode(echod_modes):
     assert res["mode"] == "download"
     assert res["bytes_received"] > 1024 * 1024
     assert res["bytes_sent"] == 0
-    assert res["requests"] == res["bytes_received"] // 1024
+    # Each connection's last partial message is not a request.
+    assert 0 <= res["bytes_received"] // 1024 - res["requests"] < 2
 
 
 def test_download_bounded_by_requests(echod_modes):
