@@ -8,6 +8,7 @@
  * workers' totals are merged into the result.
  */
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <errno.h>
@@ -406,6 +407,25 @@ fail:
 	return -1;
 }
 
+/* One descriptor per connection, and some to spare: raise the soft limit
+ * as far as the hard one allows rather than fail connects with EMFILE. */
+static void
+raise_fd_limit(const struct opts *o)
+{
+	struct rlimit	rl;
+	rlim_t		want = (rlim_t)o->connections + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ?
+	    rl.rlim_max : want;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < want)
+		fprintf(stderr, "echoload: only %llu file descriptors for %u "
+		    "connections (ulimit -n)\n",
+		    (unsigned long long)rl.rlim_cur, o->connections);
+}
+
 static int
 resolve_target(struct run *r)
 {
@@ -560,6 +580,7 @@ run_load(const struct opts *o, FILE *csv, struct run **out)
 	r->progress = !o->quiet && isatty(STDERR_FILENO);
 	if (resolve_target(r) != 0 || check_target(r) != 0)
 		return -1;
+	raise_fd_limit(o);
 	r->pattern = make_pattern();
 	r->nworkers = o->threads;
 	r->workers = xcalloc(r->nworkers, sizeof *r->workers);
