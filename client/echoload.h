@@ -45,12 +45,12 @@ struct opts {
 	enum mode	 mode;
 	unsigned	 threads;
 	unsigned	 connections;
-	unsigned	 depth;		/* -P: requests in flight per connection */
+	unsigned	 depth;		/* -P: in flight per connection */
 	size_t		 size;		/* -s: message size */
 	uint64_t	 duration_us;	/* -d, 0 when only -n bounds the run */
 	uint64_t	 requests;	/* -n, 0 when unbounded */
 	uint64_t	 warmup_us;	/* -w */
-	double		 rate;		/* -R total requests/s, 0 = closed loop */
+	double		 rate;		/* -R requests/s; 0: closed loop */
 	uint64_t	 timeout_us;
 	int		 verify;
 	int		 quiet;

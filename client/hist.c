@@ -78,7 +78,8 @@ hist_highest_equivalent(uint64_t v)
 static uint64_t
 median_equivalent_at(uint32_t i)
 {
-	return hist_value_at_index(i) + ((UINT64_C(1) << bucket_of_index(i)) >> 1);
+	return hist_value_at_index(i) +
+	    ((UINT64_C(1) << bucket_of_index(i)) >> 1);
 }
 
 static uint64_t
@@ -167,13 +168,14 @@ next_percentile(double p, int ticks_per_half)
 static int
 hgrm_line(FILE *f, uint64_t value, double scale, double p, uint64_t count)
 {
-	double	q = p / 100.0;
+	double	q = p / 100.0, v = (double)value / scale;
 
+	/* At 100% the last column would be infinite: leave it out. */
 	if (q >= 1.0)
-		return fprintf(f, "%12.3f %2.12f %10llu\n", (double)value / scale,
-		    q, (unsigned long long)count);
-	return fprintf(f, "%12.3f %2.12f %10llu %14.2f\n", (double)value / scale,
-	    q, (unsigned long long)count, 1.0 / (1.0 - q));
+		return fprintf(f, "%12.3f %2.12f %10llu\n", v, q,
+		    (unsigned long long)count);
+	return fprintf(f, "%12.3f %2.12f %10llu %14.2f\n", v, q,
+	    (unsigned long long)count, 1.0 / (1.0 - q));
 }
 
 int

@@ -25,7 +25,7 @@
 
 struct hist {
 	uint64_t	total;
-	uint64_t	sum;		/* of recorded values, for an exact mean */
+	uint64_t	sum;		/* of the values: an exact mean */
 	uint64_t	min;		/* exact, UINT64_MAX when empty */
 	uint64_t	max;		/* exact, 0 when empty */
 	uint64_t	underflow;	/* values below HIST_LOWEST, clamped */

@@ -188,141 +188,214 @@ to_stdout(const char *path)
 	return path != NULL && strcmp(path, "-") == 0;
 }
 
+/* Parsing state: where errors go, and which defaults were overridden. */
+struct parser {
+	struct opts	*o;
+	char		*err;
+	size_t		 len;
+	int		 threads_set;
+	int		 duration_set;
+};
+
+static int
+uint_opt(struct parser *p, const char *name, const char *arg, uint64_t max,
+    uint64_t *out)
+{
+	const char	*why = NULL;
+
+	if (parse_uint(arg, 1, max, out, &why) == 0)
+		return 0;
+	fail(p->err, p->len, "%s %s: %s", name, arg, why);
+	return -1;
+}
+
+static int
+duration_opt(struct parser *p, const char *name, const char *arg,
+    uint64_t min_us, uint64_t *out)
+{
+	const char	*why = NULL;
+
+	if (parse_duration(arg, out, &why) != 0) {
+		fail(p->err, p->len, "%s %s: %s", name, arg, why);
+		return -1;
+	}
+	if (*out < min_us) {
+		fail(p->err, p->len, "%s %s: must be at least %s", name, arg,
+		    min_us == 1 ? "1us" : "1ms");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+size_opt(struct parser *p, const char *arg)
+{
+	const char	*why = NULL;
+	uint64_t	 v;
+
+	if (parse_size(arg, &v, &why) != 0) {
+		fail(p->err, p->len, "-s %s: %s", arg, why);
+		return -1;
+	}
+	if (v < 1 || v > MAX_SIZE) {
+		fail(p->err, p->len, "-s %s: out of range (1 byte to 64m)",
+		    arg);
+		return -1;
+	}
+	p->o->size = (size_t)v;
+	return 0;
+}
+
+/* Options with a number: 0, or -1 with the error set. */
+static int
+number_opt(struct parser *p, int ch, const char *arg)
+{
+	struct opts	*o = p->o;
+	const char	*why = NULL;
+	uint64_t	 v;
+
+	switch (ch) {
+	case 't':
+		p->threads_set = 1;
+		if (uint_opt(p, "-t", arg, MAX_THREADS, &v) != 0)
+			return -1;
+		o->threads = (unsigned)v;
+		return 0;
+	case 'c':
+		if (uint_opt(p, "-c", arg, MAX_CONNECTIONS, &v) != 0)
+			return -1;
+		o->connections = (unsigned)v;
+		return 0;
+	case 'P':
+		if (uint_opt(p, "-P", arg, MAX_DEPTH, &v) != 0)
+			return -1;
+		o->depth = (unsigned)v;
+		return 0;
+	case 'n':
+		return uint_opt(p, "-n", arg, UINT64_MAX / 2, &o->requests);
+	case 'd':
+		p->duration_set = 1;
+		return duration_opt(p, "-d", arg, 1, &o->duration_us);
+	case 'w':
+		return duration_opt(p, "-w", arg, 0, &o->warmup_us);
+	case OPT_TIMEOUT:
+		return duration_opt(p, "--timeout", arg, 1000, &o->timeout_us);
+	case 's':
+		return size_opt(p, arg);
+	case 'R':
+		if (parse_rate(arg, &o->rate, &why) == 0)
+			return 0;
+		fail(p->err, p->len, "-R %s: %s", arg, why);
+		return -1;
+	}
+	return -1;
+}
+
+static enum opts_result
+apply(struct parser *p, int ch, const char *arg, const char *given)
+{
+	struct opts	*o = p->o;
+
+	switch (ch) {
+	case 'm':
+		if (parse_mode(arg, &o->mode) == 0)
+			return OPTS_RUN;
+		return fail(p->err, p->len, "-m %s: unknown mode (echo, "
+		    "connect, upload or download)", arg);
+	case 'q':
+		o->quiet = 1;
+		return OPTS_RUN;
+	case OPT_VERIFY:
+		o->verify = 1;
+		return OPTS_RUN;
+	case OPT_JSON:
+		o->json_path = arg;
+		return OPTS_RUN;
+	case OPT_CSV:
+		o->csv_path = arg;
+		return OPTS_RUN;
+	case OPT_HGRM:
+		o->hgrm_path = arg;
+		return OPTS_RUN;
+	case 'h':
+		return OPTS_HELP;
+	case 'V':
+		return OPTS_VERSION;
+	case ':':
+		return fail(p->err, p->len, "option %s needs a value", given);
+	case '?':
+		if (optopt != 0)
+			return fail(p->err, p->len, "unknown option -%c",
+			    optopt);
+		return fail(p->err, p->len, "unknown option %s", given);
+	}
+	return number_opt(p, ch, arg) == 0 ? OPTS_RUN : OPTS_ERROR;
+}
+
 /* Options that are valid one by one but not together. */
 static enum opts_result
-opts_check(struct opts *o, int threads_set, int duration_set, char *err,
-    size_t len)
+check(struct parser *p)
 {
-	if (o->requests != 0 && !duration_set)
+	struct opts	*o = p->o;
+
+	if (o->requests != 0 && !p->duration_set)
 		o->duration_us = 0;
 	if (o->depth > 1 && o->mode != MODE_ECHO)
-		return fail(err, len, "-P applies only to echo mode");
+		return fail(p->err, p->len, "-P applies only to echo mode");
 	if (o->verify && (o->mode == MODE_UPLOAD || o->mode == MODE_DOWNLOAD))
-		return fail(err, len, "--verify needs echo or connect mode");
+		return fail(p->err, p->len,
+		    "--verify needs echo or connect mode");
 	if (o->rate > 0 && o->mode == MODE_DOWNLOAD)
-		return fail(err, len, "-R does not apply to download mode");
+		return fail(p->err, p->len,
+		    "-R does not apply to download mode");
 	if (to_stdout(o->json_path) + to_stdout(o->csv_path) +
 	    to_stdout(o->hgrm_path) > 1)
-		return fail(err, len,
+		return fail(p->err, p->len,
 		    "only one of --json, --csv and --hgrm can write to -");
-	if (!threads_set)
+	if (!p->threads_set)
 		o->threads = cpu_count();
 	if (o->threads > o->connections)
 		o->threads = o->connections;
 	return OPTS_RUN;
 }
 
-enum opts_result
-opts_parse(struct opts *o, int argc, char **argv, char *err, size_t len)
+static enum opts_result
+target(struct parser *p, int argc, char **argv)
 {
+	struct opts	*o = p->o;
 	const char	*why = NULL;
-	uint64_t	 v;
-	int		 ch, threads_set = 0, duration_set = 0;
 
-	opts_defaults(o);
-	optind = 0;	/* GNU getopt: start over (the unit tests parse often) */
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":c:d:hm:n:P:qR:s:t:Vw:", longopts,
-	    NULL)) != -1) {
-		switch (ch) {
-		case 't':
-			if (parse_uint(optarg, 1, MAX_THREADS, &v, &why) != 0)
-				return fail(err, len, "-t %s: %s", optarg, why);
-			o->threads = (unsigned)v;
-			threads_set = 1;
-			break;
-		case 'c':
-			if (parse_uint(optarg, 1, MAX_CONNECTIONS, &v, &why) != 0)
-				return fail(err, len, "-c %s: %s", optarg, why);
-			o->connections = (unsigned)v;
-			break;
-		case 'd':
-			if (parse_duration(optarg, &v, &why) != 0)
-				return fail(err, len, "-d %s: %s", optarg, why);
-			if (v == 0)
-				return fail(err, len, "-d %s: must be above 0",
-				    optarg);
-			o->duration_us = v;
-			duration_set = 1;
-			break;
-		case 'n':
-			if (parse_uint(optarg, 1, UINT64_MAX / 2, &v, &why) != 0)
-				return fail(err, len, "-n %s: %s", optarg, why);
-			o->requests = v;
-			break;
-		case 'w':
-			if (parse_duration(optarg, &v, &why) != 0)
-				return fail(err, len, "-w %s: %s", optarg, why);
-			o->warmup_us = v;
-			break;
-		case 's':
-			if (parse_size(optarg, &v, &why) != 0)
-				return fail(err, len, "-s %s: %s", optarg, why);
-			if (v < 1 || v > MAX_SIZE)
-				return fail(err, len,
-				    "-s %s: out of range (1 byte to 64m)", optarg);
-			o->size = (size_t)v;
-			break;
-		case 'P':
-			if (parse_uint(optarg, 1, MAX_DEPTH, &v, &why) != 0)
-				return fail(err, len, "-P %s: %s", optarg, why);
-			o->depth = (unsigned)v;
-			break;
-		case 'm':
-			if (parse_mode(optarg, &o->mode) != 0)
-				return fail(err, len, "-m %s: unknown mode (echo, "
-				    "connect, upload or download)", optarg);
-			break;
-		case 'R':
-			if (parse_rate(optarg, &o->rate, &why) != 0)
-				return fail(err, len, "-R %s: %s", optarg, why);
-			break;
-		case 'q':
-			o->quiet = 1;
-			break;
-		case OPT_VERIFY:
-			o->verify = 1;
-			break;
-		case OPT_TIMEOUT:
-			if (parse_duration(optarg, &v, &why) != 0)
-				return fail(err, len, "--timeout %s: %s", optarg,
-				    why);
-			if (v < 1000)
-				return fail(err, len,
-				    "--timeout %s: must be at least 1ms", optarg);
-			o->timeout_us = v;
-			break;
-		case OPT_JSON:
-			o->json_path = optarg;
-			break;
-		case OPT_CSV:
-			o->csv_path = optarg;
-			break;
-		case OPT_HGRM:
-			o->hgrm_path = optarg;
-			break;
-		case 'h':
-			return OPTS_HELP;
-		case 'V':
-			return OPTS_VERSION;
-		case ':':
-			return fail(err, len, "option %s needs a value",
-			    argv[optind - 1]);
-		default:
-			if (optopt != 0)
-				return fail(err, len, "unknown option -%c", optopt);
-			return fail(err, len, "unknown option %s",
-			    argv[optind - 1]);
-		}
-	}
 	if (argc - optind > 1)
-		return fail(err, len, "only one target, got \"%s\" and \"%s\"",
+		return fail(p->err, p->len,
+		    "only one target, got \"%s\" and \"%s\"",
 		    argv[optind], argv[optind + 1]);
 	if (argc - optind == 1)
 		o->target = argv[optind];
 	if (addr_parse(o->target, NULL, &o->spec, &why) != 0)
-		return fail(err, len, "target %s: %s", o->target, why);
+		return fail(p->err, p->len, "target %s: %s", o->target, why);
 	if (o->spec.wildcard || o->spec.host[0] == '\0')
-		return fail(err, len, "target %s: needs a host", o->target);
-	return opts_check(o, threads_set, duration_set, err, len);
+		return fail(p->err, p->len, "target %s: needs a host",
+		    o->target);
+	return OPTS_RUN;
+}
+
+enum opts_result
+opts_parse(struct opts *o, int argc, char **argv, char *err, size_t len)
+{
+	struct parser	 p = { o, err, len, 0, 0 };
+	enum opts_result r;
+	int		 ch;
+
+	opts_defaults(o);
+	optind = 0;	/* GNU getopt: start over; the tests parse often */
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":c:d:hm:n:P:qR:s:t:Vw:",
+	    longopts, NULL)) != -1) {
+		r = apply(&p, ch, optarg, argv[optind - 1]);
+		if (r != OPTS_RUN)
+			return r;
+	}
+	if ((r = target(&p, argc, argv)) != OPTS_RUN)
+		return r;
+	return check(&p);
 }

@@ -198,8 +198,8 @@ worker_drain(struct worker *w, uint64_t now, uint64_t finish)
 		session_drain(&w->sessions[i], now);
 	if (w->nactive > 0) {
 		/* Replies still owed get --timeout, and a little more. */
-		tv = tv_until(now + w->run->timeout_ns + 200 * UINT64_C(1000000),
-		    now);
+		tv = tv_until(now + w->run->timeout_ns +
+		    200 * UINT64_C(1000000), now);
 		evtimer_add(w->ev_hard, &tv);
 	}
 }

@@ -140,7 +140,8 @@ sess_connect(struct session *s, uint64_t now)
 	event_assign(&s->ev_write, s->w->base, s->fd, EV_WRITE, on_connected,
 	    s);
 	s->since_ns = now;
-	if (connect(s->fd, (const struct sockaddr *)&r->addr, r->addrlen) == 0) {
+	if (connect(s->fd, (const struct sockaddr *)&r->addr,
+	    r->addrlen) == 0) {
 		sess_established(s, now);
 		return;
 	}

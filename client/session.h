@@ -26,7 +26,7 @@ enum sess_state {
 struct inflight {
 	uint64_t	intended_ns;
 	uint64_t	sent_ns;
-	int		counted;	/* intended inside the measured window */
+	int		counted;	/* intended in the measured window */
 };
 
 struct session {
@@ -38,7 +38,7 @@ struct session {
 	struct event	 ev_write;
 	struct event	 ev_timer;
 	uint64_t	 quota;		/* measured requests still to issue */
-	uint64_t	 seq;		/* open loop: next slot in the schedule */
+	uint64_t	 seq;		/* open loop: next schedule slot */
 	uint64_t	 next_ns;	/* open loop: its intended time */
 	struct inflight	*ring;		/* requests in flight, oldest at head */
 	unsigned	 cap;

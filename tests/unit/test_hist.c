@@ -251,7 +251,8 @@ test_hgrm_format(void **state)
 	assert_non_null(strstr(buf, "       1.000 0.500000000000       1000"
 	    "           2.00\n"));
 	/* The last line has no 1/(1-Percentile): it would be infinite. */
-	assert_non_null(strstr(buf, "       2.000 1.000000000000       2000\n"));
+	assert_non_null(strstr(buf,
+	    "       2.000 1.000000000000       2000\n"));
 	free(buf);
 	free(h);
 }
