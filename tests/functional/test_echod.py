@@ -203,13 +203,29 @@ def test_half_close_mid_stream_returns_everything(echod_factory):
 
 
 def test_half_close_then_read_later(echod_factory):
-    d = echod_factory(make_conf())
-    payload = random.Random(7).randbytes(100000)
+    # The client shuts its write side and reads only later, so at EOF echod
+    # still holds echoed bytes in its own buffer and the kernel's.
+    d = echod_factory(make_conf(limits={"max_buffer": "1m"}))
+    payload = random.Random(7).randbytes(3 * MiB)
+    with connect(d.port, timeout=30) as s:
+        def send():
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+        t = threading.Thread(target=send)
+        t.start()
+        try:
+            time.sleep(0.5)
+            got = read_to_eof(s, timeout=30)
+        finally:
+            t.join(30 * SLOW)
+    assert len(got) == len(payload)
+    assert got == payload
+    small = random.Random(11).randbytes(100000)
     with connect(d.port) as s:
-        s.sendall(payload)
+        s.sendall(small)
         s.shutdown(socket.SHUT_WR)
-        time.sleep(0.5)
-        assert read_to_eof(s) == payload
+        time.sleep(0.3)
+        assert read_to_eof(s) == small
 
 
 def test_half_close_with_nothing_sent(echod_factory):
