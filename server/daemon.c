@@ -470,6 +470,7 @@ privdrop(const char *user, const char *group, char *err, size_t errlen)
 		    group ? "group " : "", group ? group : "");
 		return -1;
 	}
+	log_chown((unsigned int)uid, (unsigned int)gid);
 	/* Supplementary groups first, while we may still change them. */
 	if (uname != NULL && uid != 0)
 		rv = initgroups(uname, gid);

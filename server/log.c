@@ -899,3 +899,16 @@ log_finish(uint64_t timeout_us)
 	}
 	main_base = NULL;
 }
+
+void
+log_chown(unsigned int uid, unsigned int gid)
+{
+	int	k, fd;
+
+	for (k = 0; k < K_N; k++) {
+		if (sinks[k] == NULL || (fd = logsink_fd(sinks[k])) == -1)
+			continue;
+		if (fchown(fd, (uid_t)uid, (gid_t)gid) != 0)
+			log_warn("%s: chown", logsink_path(sinks[k]));
+	}
+}

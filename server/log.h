@@ -74,6 +74,13 @@ void	log_finish(uint64_t timeout_us);
  */
 int	log_reconfigure(const struct log_conf *);
 
+/*
+ * Hand the open log files to the user echod is about to become, so that it
+ * can still write them after a reopen of the same path (main thread, as
+ * root, just before privileges are dropped).
+ */
+void	log_chown(unsigned int uid, unsigned int gid);
+
 /* Per sink counters, for the stats (main thread). */
 struct log_sink_stats {
 	int		enabled;

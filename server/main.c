@@ -351,6 +351,7 @@ main(int argc, char **argv)
 	int		 ch, nextra = 0, check = 0, foreground = 0;
 	int		 daemonize = 0;
 
+	daemon_stdio_open();
 	while ((ch = getopt(argc, argv, "c:dfhl:s:tV")) != -1) {
 		switch (ch) {
 		case 'c':
