@@ -190,11 +190,15 @@ report_text(FILE *f, const struct run *r)
 	char			 buf[32];
 	double			 d = res->duration_s;
 
-	fprintf(f, "target     %s (%s), %s mode, %u connections, %u threads\n",
-	    o->target, r->target, mode_name(o->mode), o->connections,
-	    o->threads);
-	fprintf(f, "messages   %zu bytes, %u in flight per connection%s\n",
-	    o->size, o->depth, o->verify ? ", verified" : "");
+	fprintf(f, "target     %s", o->target);
+	if (strcmp(o->target, r->target) != 0)
+		fprintf(f, " (%s)", r->target);
+	fprintf(f, ", %s mode, %u connections, %u threads\n",
+	    mode_name(o->mode), o->connections, o->threads);
+	fprintf(f, "messages   %zu bytes", o->size);
+	if (o->mode == MODE_ECHO)
+		fprintf(f, ", %u in flight per connection", o->depth);
+	fprintf(f, "%s\n", o->verify ? ", verified" : "");
 	fprintf(f, "duration   %.2fs", d);
 	if (o->warmup_us > 0)
 		fprintf(f, " after a %s warm-up", report_duration(buf,
