@@ -102,7 +102,7 @@ access_record(struct conn *c, enum close_reason reason)
 void
 conn_free(struct conn *c, enum close_reason reason)
 {
-	struct worker	*w = c->worker;
+	struct worker	*w = worker_self();
 	struct listener	*l = c->listener;
 
 	event_del(&c->ev);
@@ -121,7 +121,6 @@ conn_free(struct conn *c, enum close_reason reason)
 	    memory_order_relaxed);
 	if (accesslog_enabled())
 		access_record(c, reason);
-	LIST_REMOVE(c, entry);
 	w->nconns--;
 	free(c);
 	listener_unref(l);
@@ -133,7 +132,7 @@ conn_free(struct conn *c, enum close_reason reason)
 static void
 conn_set_events(struct conn *c, short events)
 {
-	struct worker	*w = c->worker;
+	struct worker	*w = worker_self();
 
 	if (events == c->events)
 		return;
@@ -148,7 +147,7 @@ conn_set_events(struct conn *c, short events)
 static void
 conn_update(struct conn *c)
 {
-	struct worker	*w = c->worker;
+	struct worker	*w = worker_self();
 	size_t		 out = pending(c);
 	short		 events;
 
@@ -180,7 +179,7 @@ static void
 count_out(struct conn *c, size_t n)
 {
 	c->bytes_out += n;
-	counter_add(&c->worker->stats.bytes_out, n);
+	counter_add(&worker_self()->stats.bytes_out, n);
 }
 
 /* Send buf back, keeping what the socket does not take. -1: freed. */
@@ -215,7 +214,7 @@ conn_echo(struct conn *c, const char *buf, size_t len)
 static int
 conn_readable(struct conn *c)
 {
-	struct worker	*w = c->worker;
+	struct worker	*w = worker_self();
 	ssize_t		 n;
 
 	n = read(c->fd, w->scratch, w->scratch_len);
@@ -314,7 +313,6 @@ conn_start(struct worker *w, int fd, struct listener *l,
 		log_debug("TCP_NODELAY: %s", strerror(errno));
 	evutil_make_socket_nonblocking(fd);
 	c = xcalloc(1, sizeof(*c));
-	c->worker = w;
 	listener_ref(l);
 	c->listener = l;
 	c->fd = fd;
@@ -322,29 +320,64 @@ conn_start(struct worker *w, int fd, struct listener *l,
 	if (peerlen > sizeof(c->peer))
 		peerlen = sizeof(c->peer);
 	memcpy(&c->peer, peer, peerlen);
-	LIST_INSERT_HEAD(&w->conns, c, entry);
 	w->nconns++;
 	counter_add(&w->stats.conns_open, 1);
 	counter_add(&w->stats.conns_total, 1);
 	conn_update(c);
 }
 
+struct conn_list {
+	struct conn	**v;
+	size_t		  n, cap;
+};
+
+static int
+collect_cb(const struct event_base *base, const struct event *ev, void *arg)
+{
+	struct conn_list	*list = arg;
+
+	(void)base;
+	if (event_get_callback(ev) != conn_cb)
+		return 0;
+	if (list->n == list->cap) {
+		list->cap = list->cap ? list->cap * 2 : 64;
+		list->v = xrealloc(list->v, list->cap * sizeof(*list->v));
+	}
+	list->v[list->n++] = event_get_callback_arg(ev);
+	return 0;
+}
+
+/* Every plain connection of the worker, from its base's own event list
+ * (events must not change while libevent walks it, hence the copy). */
+static void
+collect(struct worker *w, struct conn_list *list)
+{
+	memset(list, 0, sizeof(*list));
+	event_base_foreach_event(w->base, collect_cb, list);
+}
+
 void
 conn_drain_all(struct worker *w)
 {
-	struct conn	*c;
+	struct conn_list	list;
+	size_t			i;
 
 	/* Graceful: connections finish on their own (or at the deadline,
 	 * when the main thread sends WMSG_CLOSE_ALL). */
-	LIST_FOREACH(c, &w->conns, entry)
-		c->draining = 1;
+	collect(w, &list);
+	for (i = 0; i < list.n; i++)
+		list.v[i]->draining = 1;
+	free(list.v);
 }
 
 void
 conn_close_all(struct worker *w)
 {
-	struct conn	*c;
+	struct conn_list	list;
+	size_t			i;
 
-	while ((c = LIST_FIRST(&w->conns)) != NULL)
-		conn_free(c, CLOSE_SHUTDOWN);
+	collect(w, &list);
+	for (i = 0; i < list.n; i++)
+		conn_free(list.v[i], CLOSE_SHUTDOWN);
+	free(list.v);
 }

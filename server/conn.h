@@ -31,15 +31,19 @@ union conn_addr {
 	struct sockaddr_in6	sin6;
 };
 
+/*
+ * Kept small on purpose: an idle connection is this struct plus libevent's
+ * per-fd entry. The owning worker is the thread's own (worker_self()), and
+ * the worker finds its connections through its event_base, so neither is
+ * stored here.
+ */
 struct conn {
 	struct event		 ev;
-	struct worker		*worker;
 	struct listener		*listener;
 	struct evbuffer		*out;		/* pending echo, lazily made */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
 	uint64_t		 start_us;	/* monotonic */
-	LIST_ENTRY(conn)	 entry;
 	union conn_addr		 peer;
 	int			 fd;
 	short			 events;	/* what ev waits for */

@@ -28,6 +28,14 @@
 
 static void	worker_wake_cb(evutil_socket_t, short, void *);
 
+static __thread struct worker	*self;
+
+struct worker *
+worker_self(void)
+{
+	return self;
+}
+
 static int
 make_pipe(int *rd, int *wr)
 {
@@ -57,7 +65,6 @@ worker_new(int id)
 	w->id = id;
 	pthread_mutex_init(&w->lock, NULL);
 	STAILQ_INIT(&w->queue);
-	LIST_INIT(&w->conns);
 	if (make_pipe(&w->wake_rd, &w->wake_wr) != 0)
 		fatal("worker %d: pipe", id);
 	if ((w->base = event_base_new()) == NULL)
@@ -224,6 +231,7 @@ worker_main(void *arg)
 {
 	struct worker	*w = arg;
 
+	self = w;
 	log_thread_attach(w->base);
 	event_base_dispatch(w->base);
 	log_thread_detach();

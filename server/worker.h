@@ -55,7 +55,6 @@ struct worker {
 	struct event		*wake_ev;
 
 	/* Owned by the worker thread. nconns counts plain and TLS ones. */
-	LIST_HEAD(, conn)	 conns;
 	unsigned int		 nconns;
 	int			 draining;
 	int			 closing;
@@ -76,6 +75,8 @@ void		 worker_send(struct worker *, struct worker_msg *);
 void		 worker_post(struct worker *, enum worker_msg_type);
 void		 worker_call(struct worker *, worker_fn, void *);
 void		 worker_conn_gone(struct worker *);
+/* The worker running the calling thread (NULL on the main thread). */
+struct worker	*worker_self(void);
 void		 worker_dispatch_conn(struct worker *, int fd,
 		    struct listener *, const struct sockaddr *, socklen_t);
 
