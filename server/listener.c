@@ -31,7 +31,7 @@
 #define MAX_ADDRS	8
 
 static void	lsock_arm(struct lsock *);
-static void	lsock_stop(struct lsock *);
+static void	lsock_stop(struct lsock *, int);
 
 void
 listener_ref(struct listener *l)
@@ -350,7 +350,7 @@ lsock_stop_on_worker(struct worker *w, void *arg)
 			break;
 		}
 	}
-	lsock_stop(ls);
+	lsock_stop(ls, 1);
 }
 
 void
@@ -373,9 +373,45 @@ listener_enable(struct listener *l, int running)
 	    l->reuseport ? ", reuseport" : "");
 }
 
+/*
+ * Connections the kernel has already completed are ours to serve: closing
+ * the socket would reset them. Taken before a graceful stop or a removal.
+ */
 static void
-lsock_stop(struct lsock *ls)
+lsock_take_backlog(struct lsock *ls)
 {
+	struct listener		*l = lsock_listener(ls);
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	int			 fd, n;
+
+	for (n = 0; n < 65536; n++) {
+		len = sizeof(ss);
+		fd = accept4(ls->fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1)
+			return;
+		if (!server_conn_admit(l)) {
+			close(fd);
+			continue;
+		}
+		if (ls->worker == NULL)
+			worker_dispatch_conn(next_worker(), fd, l,
+			    (struct sockaddr *)&ss, len);
+		else if (l->tls)
+			tls_conn_start(ls->worker, fd, l,
+			    (struct sockaddr *)&ss, len);
+		else
+			conn_start(ls->worker, fd, l, (struct sockaddr *)&ss,
+			    len);
+	}
+}
+
+static void
+lsock_stop(struct lsock *ls, int take_backlog)
+{
+	if (take_backlog && ls->fd != -1)
+		lsock_take_backlog(ls);
 	if (ls->retry_timer != NULL) {
 		event_free(ls->retry_timer);
 		ls->retry_timer = NULL;
@@ -390,14 +426,14 @@ lsock_stop(struct lsock *ls)
 }
 
 void
-listener_close(struct listener *l)
+listener_close(struct listener *l, int graceful)
 {
 	int	i;
 
 	/* Reuseport sockets are closed by their workers (stop/free). */
 	for (i = 0; i < l->nsocks; i++) {
 		if (l->socks[i].worker_idx < 0)
-			lsock_stop(&l->socks[i]);
+			lsock_stop(&l->socks[i], graceful);
 	}
 }
 
@@ -412,7 +448,7 @@ listener_remove(struct listener *l)
 			worker_call(srv->workers[l->socks[i].worker_idx],
 			    lsock_stop_on_worker, &l->socks[i]);
 		else
-			lsock_stop(&l->socks[i]);
+			lsock_stop(&l->socks[i], 1);
 	}
 	addr_format((struct sockaddr *)&l->bound, where, sizeof(where));
 	log_info("no longer listening on %s (%s)", where, l->name);
@@ -507,12 +543,12 @@ listener_resume_all(void)
 }
 
 void
-listener_worker_stop(struct worker *w)
+listener_worker_stop(struct worker *w, int graceful)
 {
 	int	i;
 
 	for (i = 0; i < w->nreuse; i++)
-		lsock_stop(w->reuse[i]);
+		lsock_stop(w->reuse[i], graceful);
 }
 
 void
@@ -529,7 +565,7 @@ listener_worker_resume(struct worker *w)
 void
 listener_worker_free(struct worker *w)
 {
-	listener_worker_stop(w);
+	listener_worker_stop(w, 0);
 	free(w->reuse);
 	w->reuse = NULL;
 	w->nreuse = 0;

@@ -19,8 +19,9 @@ struct listener	*listener_bind(const struct listen_conf *, char *err,
 /* Start accepting: on the main base, or on the workers with reuseport
  * (through their queues when running). */
 void		 listener_enable(struct listener *, int running);
-/* Close the main thread's sockets now (at exit; workers close theirs). */
-void		 listener_close(struct listener *);
+/* Close the main thread's sockets (workers close theirs); graceful
+ * serves what the kernel had already accepted first. */
+void		 listener_close(struct listener *, int graceful);
 /* Reload: stop and close every socket of a listener that is gone. */
 void		 listener_remove(struct listener *);
 /* Reload: close a listener that was bound but never started. */
@@ -33,7 +34,7 @@ int		 listener_same_socket(const struct listener *,
 void		 listener_pause_all(void);
 void		 listener_resume_all(void);
 /* Worker side, for reuseport sockets handed to a worker. */
-void		 listener_worker_stop(struct worker *);
+void		 listener_worker_stop(struct worker *, int graceful);
 void		 listener_worker_resume(struct worker *);
 void		 listener_worker_free(struct worker *);
 

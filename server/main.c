@@ -91,12 +91,12 @@ server_conn_closed(void)
 }
 
 static void
-stop_listeners(void)
+stop_listeners(int graceful)
 {
 	struct listener	*l;
 
 	TAILQ_FOREACH(l, &srv->listeners, entry)
-		listener_close(l);
+		listener_close(l, graceful);
 }
 
 static void
@@ -123,7 +123,7 @@ server_stop(int graceful)
 	if (srv->stopping == 2 || (srv->stopping == 1 && graceful))
 		return;
 	if (srv->stopping == 0)
-		stop_listeners();
+		stop_listeners(graceful);
 	if (graceful) {
 		srv->stopping = 1;
 		sd_notify_send("STOPPING=1");
@@ -313,7 +313,7 @@ server_free(void)
 		tls_ctx_unref(srv->tls_ctx);
 	while ((l = TAILQ_FIRST(&srv->listeners)) != NULL) {
 		TAILQ_REMOVE(&srv->listeners, l, entry);
-		listener_close(l);
+		listener_close(l, 0);
 		listener_unref(l);
 	}
 	for (i = 0; i < srv->nsignals; i++)

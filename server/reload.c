@@ -271,6 +271,9 @@ server_reload(void)
 		config_free(conf);
 		goto fail;
 	}
+	/* Tickets issued under the old keys still resume. */
+	if (tls_ctx != NULL && srv->tls_ctx != NULL)
+		tls_ctx_inherit_tickets(tls_ctx, srv->tls_ctx);
 	if ((plans = reload_prepare(conf, err, sizeof(err))) == NULL) {
 		if (tls_ctx != NULL)
 			tls_ctx_unref(tls_ctx);

@@ -7,6 +7,7 @@
 
 #include "server.h"
 #include "stats.h"
+#include "tls.h"
 #include "worker.h"
 
 void
@@ -50,4 +51,12 @@ stats_print_summary(struct server *s)
 	    (unsigned long long)t.timed_out, (unsigned long long)t.errors,
 	    (unsigned long long)t.refused,
 	    (unsigned long long)t.accept_errors);
+	if (s->tls_ctx != NULL) {
+		struct tls_stats	ts;
+		char			line[1024];
+
+		tls_stats_sum(s, &ts);
+		tls_stats_format(&ts, line, sizeof(line));
+		fprintf(stderr, "echod: tls stats: %s\n", line);
+	}
 }

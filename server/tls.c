@@ -566,8 +566,6 @@ void
 tls_worker_free(struct worker *w)
 {
 	struct tls_stats	 mine;
-	char			 line[1024];
-	int			 last;
 
 	if (w->tls == NULL)
 		return;
@@ -579,13 +577,6 @@ tls_worker_free(struct worker *w)
 	pthread_mutex_unlock(&retired_lock);
 	free(w->tls);
 	w->tls = NULL;
-	/* At exit, after the last worker: the TLS line of the summary. */
-	last = srv != NULL && w->id == srv->nworkers - 1;
-	if (last && srv->tls_ctx != NULL) {
-		tls_stats_sum(NULL, &mine);
-		tls_stats_format(&mine, line, sizeof(line));
-		fprintf(stderr, "echod: tls stats: %s\n", line);
-	}
 }
 
 /* ---- connections -------------------------------------------------------- */

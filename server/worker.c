@@ -177,13 +177,13 @@ worker_handle(struct worker *w, struct worker_msg *m)
 		break;
 	case WMSG_DRAIN:
 		w->draining = 1;
-		listener_worker_stop(w);
+		listener_worker_stop(w, 1);
 		conn_drain_all(w);
 		tls_drain_all(w);
 		break;
 	case WMSG_CLOSE_ALL:
 		w->closing = 1;
-		listener_worker_stop(w);
+		listener_worker_stop(w, 0);
 		conn_close_all(w);
 		tls_close_all(w);
 		break;

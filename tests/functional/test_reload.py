@@ -33,6 +33,8 @@ def refused(port):
         return False
     except ConnectionRefusedError:
         return True
+    except OSError:     # caught in the middle of the removal: try again
+        return False
 
 
 def wait_for(pred, timeout=5.0):
@@ -198,4 +200,27 @@ def test_reload_on_defaults_is_harmless(echod_factory):
     d.signal(signal.SIGHUP)
     assert wait_for(lambda: "built-in defaults" in d.stderr())
     assert roundtrip(port) == b"reload" * 100
+    assert d.stop() == 0
+
+
+def test_quit_serves_connections_already_queued(echod_factory):
+    """Connections the kernel completed before a graceful stop are served,
+    not reset when the listening socket closes."""
+    d = echod_factory(BASE)
+    # Open connections and stop at once: every one gets its echo.
+    socks = [socket.create_connection(("127.0.0.1", d.port), timeout=5 * SLOW)
+             for _ in range(20)]
+    d.signal(signal.SIGQUIT)
+    for i, s in enumerate(socks):
+        msg = b"queued %d" % i
+        s.sendall(msg)
+        s.shutdown(socket.SHUT_WR)
+        got = b""
+        while True:
+            b = s.recv(100)
+            if not b:
+                break
+            got += b
+        assert got == msg
+        s.close()
     assert d.stop() == 0
