@@ -36,6 +36,7 @@ enum err_kind {
 	ERR_TIMEOUT,	/* no reply (or no progress) within --timeout */
 	ERR_MISMATCH,	/* --verify found a reply that differs */
 	ERR_UNEXPECTED,	/* bytes arrived that no request asked for */
+	ERR_TLS,	/* handshake failed, or a TLS protocol error */
 	ERR_MAX
 };
 
@@ -57,6 +58,15 @@ struct opts {
 	const char	*json_path;
 	const char	*csv_path;
 	const char	*hgrm_path;
+	/* --tls and its companions; all unset without --tls. */
+	int		 tls;
+	int		 tls_version;	/* 0 (1.2 or later), 12 or 13 */
+	int		 insecure;	/* no certificate verification */
+	int		 no_resume;	/* every handshake a full one */
+	const char	*ca_path;	/* NULL: the system store */
+	const char	*cert_path;	/* client certificate: mutual TLS */
+	const char	*key_path;	/* NULL: the key is in cert_path */
+	const char	*sni;		/* NULL: the target's host name */
 };
 
 enum opts_result {

@@ -21,6 +21,14 @@ enum {
 	OPT_JSON,
 	OPT_CSV,
 	OPT_HGRM,
+	OPT_TLS,
+	OPT_CA,
+	OPT_INSECURE,
+	OPT_SNI,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_TLS_VERSION,
+	OPT_NO_RESUME,
 };
 
 static const struct option longopts[] = {
@@ -41,6 +49,14 @@ static const struct option longopts[] = {
 	{ "json",	 required_argument, NULL, OPT_JSON },
 	{ "csv",	 required_argument, NULL, OPT_CSV },
 	{ "hgrm",	 required_argument, NULL, OPT_HGRM },
+	{ "tls",	 no_argument,	    NULL, OPT_TLS },
+	{ "ca",		 required_argument, NULL, OPT_CA },
+	{ "insecure",	 no_argument,	    NULL, OPT_INSECURE },
+	{ "sni",	 required_argument, NULL, OPT_SNI },
+	{ "cert",	 required_argument, NULL, OPT_CERT },
+	{ "key",	 required_argument, NULL, OPT_KEY },
+	{ "tls-version", required_argument, NULL, OPT_TLS_VERSION },
+	{ "no-resume",	 no_argument,	    NULL, OPT_NO_RESUME },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -58,6 +74,7 @@ static const char *err_names[] = {
 	[ERR_TIMEOUT] = "timeout",
 	[ERR_MISMATCH] = "mismatch",
 	[ERR_UNEXPECTED] = "unexpected",
+	[ERR_TLS] = "tls",
 };
 
 const char *
@@ -79,7 +96,9 @@ opts_usage(FILE *f)
 "usage: echoload [-q] [-c connections] [-d duration] [-m mode] [-n requests]\n"
 "                [-P depth] [-R rate] [-s size] [-t threads] [-w warmup]\n"
 "                [--verify] [--timeout duration] [--json file] [--csv file]\n"
-"                [--hgrm file] [host:port]\n"
+"                [--hgrm file] [--tls [--ca file | --insecure] [--sni name]\n"
+"                [--cert file [--key file]] [--tls-version 1.2|1.3]\n"
+"                [--no-resume]] [host:port]\n"
 "  -t N        threads (default: CPU count)\n"
 "  -c N        connections shared by the threads (default 50)\n"
 "  -d TIME     measured duration (default 10s; 500ms, 2m, ...)\n"
@@ -93,6 +112,13 @@ opts_usage(FILE *f)
 "  --timeout T give up on a reply after T (default 5s)\n"
 "  -q          no progress line\n"
 "  --json F, --csv F, --hgrm F   write results to F (- for stdout)\n"
+"  --tls       connect with TLS; the server is verified against the system\n"
+"              store, or --ca FILE, or not at all with --insecure\n"
+"  --sni NAME  server name to send and verify (default: the target's host)\n"
+"  --cert F    client certificate for mutual TLS (--key F: its key, if\n"
+"              not in F)\n"
+"  --tls-version V  only TLS 1.2 or only 1.3 (default: 1.2 or later)\n"
+"  --no-resume every handshake a full one (default: resume sessions)\n"
 "The target defaults to " DEFAULT_TARGET "; IPv6 as [::1]:PORT.\n");
 }
 
@@ -195,6 +221,7 @@ struct parser {
 	size_t		 len;
 	int		 threads_set;
 	int		 duration_set;
+	int		 tls_extra;	/* a TLS option other than --tls */
 };
 
 static int
@@ -291,6 +318,86 @@ number_opt(struct parser *p, int ch, const char *arg)
 	return -1;
 }
 
+/* A file or name option: a value that is not empty. */
+static enum opts_result
+text_opt(struct parser *p, const char *name, const char *arg,
+    const char **out)
+{
+	if (*arg == '\0')
+		return fail(p->err, p->len, "%s needs a value", name);
+	*out = arg;
+	return OPTS_RUN;
+}
+
+static enum opts_result
+tls_opt(struct parser *p, int ch, const char *arg)
+{
+	struct opts	*o = p->o;
+
+	if (ch != OPT_TLS)
+		p->tls_extra = ch;
+	switch (ch) {
+	case OPT_TLS:
+		o->tls = 1;
+		return OPTS_RUN;
+	case OPT_INSECURE:
+		o->insecure = 1;
+		return OPTS_RUN;
+	case OPT_NO_RESUME:
+		o->no_resume = 1;
+		return OPTS_RUN;
+	case OPT_CA:
+		return text_opt(p, "--ca", arg, &o->ca_path);
+	case OPT_SNI:
+		return text_opt(p, "--sni", arg, &o->sni);
+	case OPT_CERT:
+		return text_opt(p, "--cert", arg, &o->cert_path);
+	case OPT_KEY:
+		return text_opt(p, "--key", arg, &o->key_path);
+	case OPT_TLS_VERSION:
+		if (strcmp(arg, "1.2") == 0)
+			o->tls_version = 12;
+		else if (strcmp(arg, "1.3") == 0)
+			o->tls_version = 13;
+		else
+			return fail(p->err, p->len, "--tls-version %s: "
+			    "not 1.2 or 1.3", arg);
+		return OPTS_RUN;
+	}
+	return OPTS_ERROR;
+}
+
+static const char *
+tls_opt_name(int ch)
+{
+	size_t	i;
+
+	for (i = 0; longopts[i].name != NULL; i++)
+		if (longopts[i].val == ch)
+			return longopts[i].name;
+	return "?";
+}
+
+/* TLS options that cannot go together. */
+static enum opts_result
+check_tls(struct parser *p)
+{
+	struct opts	*o = p->o;
+
+	if (!o->tls) {
+		if (p->tls_extra != 0)
+			return fail(p->err, p->len, "--%s needs --tls",
+			    tls_opt_name(p->tls_extra));
+		return OPTS_RUN;
+	}
+	if (o->insecure && o->ca_path != NULL)
+		return fail(p->err, p->len, "--ca and --insecure exclude each "
+		    "other");
+	if (o->key_path != NULL && o->cert_path == NULL)
+		return fail(p->err, p->len, "--key needs --cert");
+	return OPTS_RUN;
+}
+
 static enum opts_result
 apply(struct parser *p, int ch, const char *arg, const char *given)
 {
@@ -317,6 +424,15 @@ apply(struct parser *p, int ch, const char *arg, const char *given)
 	case OPT_HGRM:
 		o->hgrm_path = arg;
 		return OPTS_RUN;
+	case OPT_TLS:
+	case OPT_CA:
+	case OPT_INSECURE:
+	case OPT_SNI:
+	case OPT_CERT:
+	case OPT_KEY:
+	case OPT_TLS_VERSION:
+	case OPT_NO_RESUME:
+		return tls_opt(p, ch, arg);
 	case 'h':
 		return OPTS_HELP;
 	case 'V':
@@ -352,6 +468,8 @@ check(struct parser *p)
 	    to_stdout(o->hgrm_path) > 1)
 		return fail(p->err, p->len,
 		    "only one of --json, --csv and --hgrm can write to -");
+	if (check_tls(p) != OPTS_RUN)
+		return OPTS_ERROR;
 	if (!p->threads_set)
 		o->threads = cpu_count();
 	if (o->threads > o->connections)
@@ -382,7 +500,7 @@ target(struct parser *p, int argc, char **argv)
 enum opts_result
 opts_parse(struct opts *o, int argc, char **argv, char *err, size_t len)
 {
-	struct parser	 p = { o, err, len, 0, 0 };
+	struct parser	 p = { o, err, len, 0, 0, 0 };
 	enum opts_result r;
 	int		 ch;
 

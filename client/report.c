@@ -9,6 +9,7 @@
 
 #include "echoload.h"
 #include "report.h"
+#include "tls.h"
 
 static const double	percentiles[] = { 50, 90, 99, 99.9, 99.99 };
 static const char	*pct_json[] = { "p50", "p90", "p99", "p99_9",
@@ -182,6 +183,50 @@ text_latency(FILE *f, const struct run *r)
 		text_latency_row(f, "reply", &res->lat);
 }
 
+static uint64_t
+tls_handshakes(const struct tls_totals *t)
+{
+	return t->full + t->resumed;
+}
+
+/* Handshakes per second: a figure of connect mode, where each request is
+ * a connection of its own. */
+static int
+has_handshake_rate(const struct opts *o)
+{
+	return o->mode == MODE_CONNECT;
+}
+
+static void
+text_tls(FILE *f, const struct run *r)
+{
+	const struct tls_totals	*t = r->res.tls;
+	size_t			 i;
+
+	fprintf(f, "tls        %s, %s, resumption %s\n",
+	    t->version != NULL ? t->version : "no handshake",
+	    t->cipher != NULL ? t->cipher : "-",
+	    r->o->no_resume ? "off" : "on");
+	fprintf(f, "handshakes %llu (%llu full, %llu resumed, %llu failed)",
+	    (unsigned long long)tls_handshakes(t),
+	    (unsigned long long)t->full, (unsigned long long)t->resumed,
+	    (unsigned long long)t->failed);
+	if (has_handshake_rate(r->o))
+		fprintf(f, ", %.1f/s", per_second(tls_handshakes(t),
+		    r->res.duration_s));
+	fprintf(f, "\n");
+	if (t->hs_all.total == 0)
+		return;
+	fprintf(f, "handshake  %9s %9s", "min", "mean");
+	for (i = 0; i < NPCT; i++)
+		fprintf(f, " %9s", pct_text[i]);
+	fprintf(f, " %9s\n", "max");
+	if (t->hs_full.total > 0)
+		text_latency_row(f, "full", &t->hs_full);
+	if (t->hs_resumed.total > 0)
+		text_latency_row(f, "resumed", &t->hs_resumed);
+}
+
 void
 report_text(FILE *f, const struct run *r)
 {
@@ -222,6 +267,8 @@ report_text(FILE *f, const struct run *r)
 			    "client could not keep up)\n");
 	}
 	text_latency(f, r);
+	if (res->tls != NULL)
+		text_tls(f, r);
 }
 
 static void
@@ -240,12 +287,12 @@ json_string(FILE *f, const char *s)
 }
 
 static void
-json_latency(FILE *f, const char *name, const struct hist *h)
+json_hist(FILE *f, const struct hist *h)
 {
 	size_t	i;
 
-	fprintf(f, "  \"%s\": {\"count\": %llu, \"min\": %llu, "
-	    "\"mean\": %.3f, \"stddev\": %.3f", name,
+	fprintf(f, "{\"count\": %llu, \"min\": %llu, "
+	    "\"mean\": %.3f, \"stddev\": %.3f",
 	    (unsigned long long)h->total, (unsigned long long)hist_min(h),
 	    hist_mean(h), hist_stddev(h));
 	for (i = 0; i < NPCT; i++)
@@ -254,6 +301,55 @@ json_latency(FILE *f, const char *name, const struct hist *h)
 	fprintf(f, ", \"max\": %llu, \"underflow\": %llu, "
 	    "\"overflow\": %llu}", (unsigned long long)hist_max(h),
 	    (unsigned long long)h->underflow, (unsigned long long)h->overflow);
+}
+
+static void
+json_latency(FILE *f, const char *name, const struct hist *h)
+{
+	fprintf(f, "  \"%s\": ", name);
+	json_hist(f, h);
+}
+
+static void
+json_opt_string(FILE *f, const char *s)
+{
+	if (s != NULL)
+		json_string(f, s);
+	else
+		fprintf(f, "null");
+}
+
+static void
+json_tls(FILE *f, const struct run *r)
+{
+	const struct tls_totals	*t = r->res.tls;
+
+	if (t == NULL) {
+		fprintf(f, "  \"tls\": null");
+		return;
+	}
+	fprintf(f, "  \"tls\": {\"version\": ");
+	json_opt_string(f, t->version);
+	fprintf(f, ", \"cipher\": ");
+	json_opt_string(f, t->cipher);
+	fprintf(f, ", \"resumption\": %s, \"handshakes\": %llu, "
+	    "\"full\": %llu, \"resumed\": %llu, \"failed\": %llu, "
+	    "\"handshakes_per_s\": ", r->o->no_resume ? "false" : "true",
+	    (unsigned long long)tls_handshakes(t),
+	    (unsigned long long)t->full, (unsigned long long)t->resumed,
+	    (unsigned long long)t->failed);
+	if (has_handshake_rate(r->o))
+		fprintf(f, "%.3f", per_second(tls_handshakes(t),
+		    r->res.duration_s));
+	else
+		fprintf(f, "null");
+	fprintf(f, ",\n    \"handshake_latency_us\": ");
+	json_hist(f, &t->hs_all);
+	fprintf(f, ",\n    \"full_handshake_latency_us\": ");
+	json_hist(f, &t->hs_full);
+	fprintf(f, ",\n    \"resumed_handshake_latency_us\": ");
+	json_hist(f, &t->hs_resumed);
+	fprintf(f, "}");
 }
 
 static void
@@ -314,6 +410,8 @@ report_json(FILE *f, const struct run *r)
 	json_latency(f, "service_latency_us", &res->svc);
 	fprintf(f, ",\n");
 	json_rate(f, r);
+	fprintf(f, ",\n");
+	json_tls(f, r);
 	fprintf(f, "\n}\n");
 }
 

@@ -25,6 +25,7 @@
 #include "report.h"
 #include "run.h"
 #include "session.h"
+#include "tls.h"
 #include "util.h"
 
 #define START_DELAY_NS	(100 * UINT64_C(1000000))
@@ -62,7 +63,7 @@ counters_add(struct counters *dst, const struct counters *src)
 }
 
 static void
-warn_error(struct run *r, enum err_kind kind, int err)
+warn_error(struct run *r, enum err_kind kind, int err, const char *detail)
 {
 	char	 buf[128], tmo[32];
 	const char *pre = r->progress ? "\r\033[K" : "";
@@ -93,6 +94,10 @@ warn_error(struct run *r, enum err_kind kind, int err)
 		fprintf(stderr, "%sechoload: %s sent bytes no request asked "
 		    "for\n", pre, r->target);
 		break;
+	case ERR_TLS:
+		fprintf(stderr, "%sechoload: TLS with %s: %s\n", pre,
+		    r->target, detail != NULL ? detail : "error");
+		break;
 	default:
 		break;
 	}
@@ -105,7 +110,17 @@ worker_error(struct worker *w, enum err_kind kind, int err)
 
 	w->ival.errors[kind]++;
 	if ((atomic_fetch_or(&w->run->warned, bit) & bit) == 0)
-		warn_error(w->run, kind, err);
+		warn_error(w->run, kind, err, NULL);
+}
+
+void
+worker_error_detail(struct worker *w, enum err_kind kind, const char *what)
+{
+	unsigned	bit = 1u << kind;
+
+	w->ival.errors[kind]++;
+	if ((atomic_fetch_or(&w->run->warned, bit) & bit) == 0)
+		warn_error(w->run, kind, 0, what);
 }
 
 void
@@ -260,6 +275,21 @@ session_quota(const struct opts *o, unsigned index)
 	    (index < o->requests % o->connections ? 1 : 0);
 }
 
+/* The context was made once already, by the target check: this cannot
+ * fail but for memory. */
+static void
+worker_tls(struct worker *w)
+{
+	SSL_CTX	*ctx;
+	char	 err[512];
+
+	if ((ctx = tls_ctx_new(w->run->o, err, sizeof err)) == NULL) {
+		fprintf(stderr, "echoload: %s\n", err);
+		exit(1);
+	}
+	w->tls = tls_worker_new(ctx);
+}
+
 static void
 worker_setup(struct worker *w)
 {
@@ -269,6 +299,8 @@ worker_setup(struct worker *w)
 	unsigned	 i;
 
 	w->rbuf = xmalloc(IO_CHUNK);
+	if (r->o->tls)
+		worker_tls(w);
 	w->nsessions = (r->o->connections - w->id + r->nworkers - 1) /
 	    r->nworkers;
 	w->sessions = xcalloc(w->nsessions, sizeof *w->sessions);
@@ -325,6 +357,14 @@ worker_teardown(struct worker *w)
 	w->rbuf = NULL;
 }
 
+/* The worker's TLS figures outlive its thread, for collect(). */
+static void
+worker_tls_free(struct worker *w)
+{
+	tls_worker_free(w->tls);
+	w->tls = NULL;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -365,6 +405,28 @@ make_pattern(void)
 	return p;
 }
 
+/* With --tls, one handshake too: a wrong CA, a version the server does
+ * not speak or an unreadable certificate file are said once, before the
+ * load, rather than as an error on every connection. */
+static int
+check_tls(struct run *r, int fd)
+{
+	SSL_CTX	*ctx;
+	char	 err[512];
+	int	 rv;
+
+	if ((ctx = tls_ctx_new(r->o, err, sizeof err)) == NULL) {
+		fprintf(stderr, "echoload: %s\n", err);
+		return -1;
+	}
+	rv = tls_probe(ctx, r->o, fd, (int)(r->o->timeout_us / 1000), err,
+	    sizeof err);
+	SSL_CTX_free(ctx);
+	if (rv != 0)
+		fprintf(stderr, "echoload: %s: %s\n", r->target, err);
+	return rv;
+}
+
 /* One blocking connect, so that a dead target fails fast and plainly. */
 static int
 check_target(struct run *r)
@@ -397,8 +459,9 @@ check_target(struct run *r)
 		if (err != 0)
 			goto fail;
 	}
+	rv = r->o->tls ? check_tls(r, fd) : 0;
 	close(fd);
-	return 0;
+	return rv;
 fail:
 	if (fd != -1)
 		close(fd);
@@ -557,10 +620,20 @@ collect(struct run *r)
 
 	hist_init(&res->lat);
 	hist_init(&res->svc);
+	if (r->o->tls) {
+		res->tls = xcalloc(1, sizeof *res->tls);
+		hist_init(&res->tls->hs_all);
+		hist_init(&res->tls->hs_full);
+		hist_init(&res->tls->hs_resumed);
+	}
 	for (i = 0; i < r->nworkers; i++) {
 		counters_add(&res->c, &r->workers[i].total);
 		hist_merge(&res->lat, &r->workers[i].lat);
 		hist_merge(&res->svc, &r->workers[i].svc);
+		if (r->workers[i].tls != NULL) {
+			tls_totals_add(res->tls, r->workers[i].tls);
+			worker_tls_free(&r->workers[i]);
+		}
 	}
 	for (k = 0; k < ERR_MAX; k++)
 		res->errors += res->c.errors[k];
@@ -621,6 +694,7 @@ run_free(struct run *r)
 		pthread_mutex_destroy(&r->lock);
 		pthread_cond_destroy(&r->cond);
 	}
+	free(r->res.tls);
 	free(r->workers);
 	free(r->finished_at);
 	free(r->pattern);

@@ -26,6 +26,8 @@
 #define SLOT_RING	8
 
 struct session;
+struct tls_worker;
+struct tls_totals;
 struct event;
 struct event_base;
 
@@ -53,6 +55,7 @@ struct worker {
 	unsigned	 nsessions;
 	unsigned	 nactive;	/* sessions not yet done */
 	uint8_t		*rbuf;		/* one read buffer for all sessions */
+	struct tls_worker *tls;		/* NULL without --tls */
 	int		 draining;	/* no new requests */
 	uint64_t	 finish_ns;
 	uint64_t	 second;	/* the second now being counted */
@@ -75,6 +78,7 @@ struct result {
 	uint64_t	 errors;
 	struct hist	 lat;		/* from the intended send time */
 	struct hist	 svc;		/* from the actual write */
+	struct tls_totals *tls;		/* NULL without --tls */
 };
 
 struct run {
@@ -108,6 +112,8 @@ void	run_request_stop(void);
 
 /* Called by sessions on their worker's thread. */
 void	worker_error(struct worker *, enum err_kind, int err);
+/* The same, with words saying what failed (TLS errors). */
+void	worker_error_detail(struct worker *, enum err_kind, const char *);
 void	worker_session_done(struct worker *, uint64_t now);
 
 static inline int

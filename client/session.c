@@ -10,6 +10,11 @@
  * lost, doubled or reordered message shows as a mismatch too. The socket I/O
  * goes through sess_send and sess_recv so that another transport can take
  * their place without touching the state machine.
+ *
+ * With --tls a session has an SSL object: a handshake state sits between
+ * connecting and established, its read event calls on_read_tls (chosen
+ * once, when the handshake ends) and sess_send branches to tls_send. The
+ * plain path stays as it was.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -22,10 +27,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "echoload.h"
 #include "hist.h"
 #include "run.h"
 #include "session.h"
+#include "tls.h"
 #include "util.h"
 
 #define BACKOFF_US	100000	/* wait before reconnecting after an error */
@@ -35,7 +44,10 @@ static void	on_read(evutil_socket_t, short, void *);
 static void	on_write(evutil_socket_t, short, void *);
 static void	on_connected(evutil_socket_t, short, void *);
 static void	on_timer(evutil_socket_t, short, void *);
+static void	on_read_tls(evutil_socket_t, short, void *);
+static void	on_handshake(evutil_socket_t, short, void *);
 static void	pump(struct session *, uint64_t);
+static ssize_t	tls_send(struct session *, const uint8_t *, size_t);
 
 static const struct opts *
 sess_opts(const struct session *s)
@@ -52,6 +64,8 @@ sess_mode(const struct session *s)
 static ssize_t
 sess_send(struct session *s, const void *buf, size_t len)
 {
+	if (s->ssl != NULL)
+		return tls_send(s, buf, len);
 	return send(s->fd, buf, len, MSG_NOSIGNAL);
 }
 
@@ -72,10 +86,27 @@ arm_timer(struct session *s, uint64_t delay_ns)
 	evtimer_add(&s->ev_timer, &tv);
 }
 
+/* close_notify once, when the stream is healthy and the socket takes it
+ * at once; then the SSL object goes. */
+static void
+tls_close(struct session *s)
+{
+	if (!s->tls_dead && s->state == S_ESTABLISHED &&
+	    (SSL_get_shutdown(s->ssl) & SSL_SENT_SHUTDOWN) == 0) {
+		SSL_shutdown(s->ssl);
+		ERR_clear_error();
+	}
+	SSL_free(s->ssl);
+	s->ssl = NULL;
+	s->tls_dead = 0;
+}
+
 /* Drop the socket and everything in flight on it. */
 static void
 sess_close(struct session *s)
 {
+	if (s->ssl != NULL)
+		tls_close(s);
 	if (s->fd != -1) {
 		event_del(&s->ev_read);
 		event_del(&s->ev_write);
@@ -99,10 +130,10 @@ sess_finish(struct session *s, uint64_t now)
 	worker_session_done(s->w, now);
 }
 
+/* After an error: close, then reconnect after a pause. */
 static void
-sess_fail(struct session *s, enum err_kind kind, int err, uint64_t now)
+sess_reset(struct session *s, uint64_t now)
 {
-	worker_error(s->w, kind, err);
 	sess_close(s);
 	if (s->w->draining) {
 		sess_finish(s, now);
@@ -113,6 +144,99 @@ sess_fail(struct session *s, enum err_kind kind, int err, uint64_t now)
 }
 
 static void
+sess_fail(struct session *s, enum err_kind kind, int err, uint64_t now)
+{
+	worker_error(s->w, kind, err);
+	sess_reset(s, now);
+}
+
+/* A TLS failure: say what OpenSSL says (this empties the thread's error
+ * queue, as every failed TLS call must before the next one). */
+static void
+tls_fail(struct session *s, int ssl_error, uint64_t now)
+{
+	char	why[256], msg[300];
+
+	s->tls_dead = 1;
+	tls_error_text(s->ssl, ssl_error, why, sizeof why);
+	if (s->state == S_HANDSHAKE) {
+		s->w->tls->failed++;
+		snprintf(msg, sizeof msg, "handshake: %s", why);
+	} else
+		snprintf(msg, sizeof msg, "%s", why);
+	worker_error_detail(s->w, ERR_TLS, msg);
+	sess_reset(s, now);
+}
+
+/* A read or write failed with errno err (EPROTO from tls_send: a TLS
+ * error waits in the queue). */
+static void
+sess_io_fail(struct session *s, int err, uint64_t now)
+{
+	if (err == EPROTO && s->ssl != NULL) {
+		tls_fail(s, SSL_ERROR_SSL, now);
+		return;
+	}
+	sess_fail(s, ERR_RESET, err, now);
+}
+
+/* A failed SSL_read or SSL_write: the socket's own error is a reset as
+ * on a plain connection; anything else is TLS's. */
+static void
+tls_io_fail(struct session *s, int ssl_error, uint64_t now)
+{
+	int	err = errno;
+
+	if (ssl_error == SSL_ERROR_SYSCALL && err != 0 &&
+	    ERR_peek_error() == 0) {
+		s->tls_dead = 1;
+		sess_fail(s, ERR_RESET, err, now);
+		return;
+	}
+	tls_fail(s, ssl_error, now);
+}
+
+/* SSL_write until len is out or the socket is full: as with send(2), a
+ * short count means full. With partial writes, SSL_write returns after
+ * each record; a retry after WANT_WRITE starts at the same stream offset
+ * with at least as many bytes, as OpenSSL requires. */
+static ssize_t
+tls_send(struct session *s, const uint8_t *buf, size_t len)
+{
+	size_t	done = 0, k;
+	int	r, e;
+
+	while (done < len) {
+		errno = 0;
+		r = SSL_write_ex(s->ssl, buf + done, len - done, &k);
+		if (r == 1) {
+			done += k;
+			continue;
+		}
+		e = SSL_get_error(s->ssl, r);
+		if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+			if (done > 0)
+				return (ssize_t)done;
+			errno = EAGAIN;
+			return -1;
+		}
+		if (e == SSL_ERROR_SYSCALL && errno != 0 &&
+		    ERR_peek_error() == 0) {
+			s->tls_dead = 1;
+			return -1;
+		}
+		if (e == SSL_ERROR_ZERO_RETURN) {
+			errno = EPIPE;
+			return -1;
+		}
+		s->tls_dead = 1;
+		errno = EPROTO;
+		return -1;
+	}
+	return (ssize_t)done;
+}
+
+static void
 sess_established(struct session *s, uint64_t now)
 {
 	s->state = S_ESTABLISHED;
@@ -120,6 +244,105 @@ sess_established(struct session *s, uint64_t now)
 	event_assign(&s->ev_write, s->w->base, s->fd, EV_WRITE, on_write, s);
 	event_add(&s->ev_read, NULL);
 	pump(s, now);
+}
+
+/* Does this handshake count? In connect mode when its request does;
+ * otherwise every one of the run. */
+static int
+tls_counted(const struct session *s)
+{
+	if (sess_mode(s) != MODE_CONNECT)
+		return 1;
+	return s->count > 0 && s->ring[s->head].counted;
+}
+
+static void
+tls_done(struct session *s)
+{
+	struct tls_worker	*tw = s->w->tls;
+	uint64_t		 now = now_ns();
+	uint64_t		 us = (now - s->hs_start_ns + 500) / 1000;
+
+	if (tls_counted(s)) {
+		if (SSL_session_reused(s->ssl)) {
+			tw->resumed++;
+			hist_record(&tw->hs_resumed, us);
+		} else {
+			tw->full++;
+			hist_record(&tw->hs_full, us);
+		}
+	}
+	if (tw->version == NULL) {
+		tw->version = SSL_get_version(s->ssl);
+		tw->cipher = SSL_get_cipher_name(s->ssl);
+	}
+	event_del(&s->ev_read);
+	event_del(&s->ev_write);
+	event_assign(&s->ev_read, s->w->base, s->fd, EV_READ | EV_PERSIST,
+	    on_read_tls, s);
+	sess_established(s, now);
+	if (s->ssl != NULL && s->state == S_ESTABLISHED &&
+	    SSL_has_pending(s->ssl))
+		event_active(&s->ev_read, EV_READ, 1);
+}
+
+static void
+tls_step(struct session *s)
+{
+	int	r, e;
+
+	errno = 0;
+	if ((r = SSL_connect(s->ssl)) == 1) {
+		tls_done(s);
+		return;
+	}
+	e = SSL_get_error(s->ssl, r);
+	if (e == SSL_ERROR_WANT_READ)
+		event_add(&s->ev_read, NULL);
+	else if (e == SSL_ERROR_WANT_WRITE)
+		event_add(&s->ev_write, NULL);
+	else
+		tls_fail(s, e, now_ns());
+}
+
+static void
+on_handshake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	tls_step(arg);
+}
+
+static void
+tls_start(struct session *s, uint64_t now)
+{
+	struct event_base	*base = s->w->base;
+	char			 err[256];
+
+	s->ssl = tls_ssl_new(s->w->tls, sess_opts(s), s->fd, err, sizeof err);
+	if (s->ssl == NULL) {
+		s->w->tls->failed++;
+		worker_error_detail(s->w, ERR_TLS, err);
+		sess_reset(s, now);
+		return;
+	}
+	s->state = S_HANDSHAKE;
+	s->since_ns = s->hs_start_ns = now;
+	event_del(&s->ev_read);
+	event_del(&s->ev_write);
+	event_assign(&s->ev_read, base, s->fd, EV_READ, on_handshake, s);
+	event_assign(&s->ev_write, base, s->fd, EV_WRITE, on_handshake, s);
+	tls_step(s);
+}
+
+/* TCP is up: TLS first, if asked for. */
+static void
+sess_ready(struct session *s, uint64_t now)
+{
+	if (s->w->tls != NULL)
+		tls_start(s, now);
+	else
+		sess_established(s, now);
 }
 
 static void
@@ -142,7 +365,7 @@ sess_connect(struct session *s, uint64_t now)
 	s->since_ns = now;
 	if (connect(s->fd, (const struct sockaddr *)&r->addr,
 	    r->addrlen) == 0) {
-		sess_established(s, now);
+		sess_ready(s, now);
 		return;
 	}
 	if (errno != EINPROGRESS) {
@@ -167,7 +390,7 @@ on_connected(evutil_socket_t fd, short what, void *arg)
 		sess_fail(s, ERR_CONNECT, err, now_ns());
 		return;
 	}
-	sess_established(s, now_ns());
+	sess_ready(s, now_ns());
 }
 
 /* Upload counts a message once its last byte is written. */
@@ -202,7 +425,7 @@ flush(struct session *s, uint64_t now)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
-			sess_fail(s, ERR_RESET, errno, now);
+			sess_io_fail(s, errno, now);
 			return -1;
 		}
 		if (sess_mode(s) == MODE_UPLOAD)
@@ -216,7 +439,8 @@ flush(struct session *s, uint64_t now)
 		event_add(&s->ev_write, NULL);
 		return 0;
 	}
-	if (sess_mode(s) == MODE_CONNECT && !s->shut && s->count > 0) {
+	if (sess_mode(s) == MODE_CONNECT && !s->shut && s->count > 0 &&
+	    s->ssl == NULL) {
 		/* The server closes once it has echoed everything: the
 		 * TIME_WAIT stays on its side, not on ours. */
 		shutdown(s->fd, SHUT_WR);
@@ -491,6 +715,21 @@ on_eof(struct session *s, uint64_t now)
 	sess_fail(s, ERR_CLOSED, 0, now);
 }
 
+/*
+ * Connect mode over TLS: close_notify and the TCP write side go once the
+ * reply is in, not after the request as on plain TCP: OpenSSL drops what
+ * arrives after its close_notify, and the reply and TLS 1.3 tickets come
+ * after the request.
+ */
+static void
+tls_shut(struct session *s)
+{
+	SSL_shutdown(s->ssl);
+	ERR_clear_error();
+	shutdown(s->fd, SHUT_WR);
+	s->shut = 1;
+}
+
 static void
 after_read(struct session *s, uint64_t now)
 {
@@ -499,8 +738,11 @@ after_read(struct session *s, uint64_t now)
 		pump_echo(s, now);
 		break;
 	case MODE_CONNECT:
-		if (s->count == 0)
+		if (s->count == 0) {
 			s->state = S_CLOSING;
+			if (s->ssl != NULL && !s->shut)
+				tls_shut(s);
+		}
 		break;
 	case MODE_UPLOAD:
 		break;
@@ -550,6 +792,63 @@ on_read(evutil_socket_t fd, short what, void *arg)
 	after_read(s, now);
 }
 
+static int
+consume(struct session *s, const uint8_t *buf, size_t n, uint64_t now)
+{
+	switch (sess_mode(s)) {
+	case MODE_ECHO:
+	case MODE_CONNECT:
+		return consume_replies(s, buf, n, now);
+	case MODE_DOWNLOAD:
+		consume_download(s, n, now);
+		break;
+	case MODE_UPLOAD:
+		break;
+	}
+	return 0;
+}
+
+/* SSL_read hands over one record at a time, and records already read
+ * from the socket do not make it readable again: read until OpenSSL wants
+ * the socket, or come back at once when a round limit stops the loop. */
+#define TLS_READ_ROUNDS	64
+
+static void
+on_read_tls(evutil_socket_t fd, short what, void *arg)
+{
+	struct session	*s = arg;
+	uint8_t		*buf = s->w->rbuf;
+	uint64_t	 now = now_ns();
+	size_t		 n;
+	int		 r, e, rounds = 0;
+
+	(void)fd;
+	(void)what;
+	do {
+		errno = 0;
+		if ((r = SSL_read_ex(s->ssl, buf, IO_CHUNK, &n)) != 1) {
+			e = SSL_get_error(s->ssl, r);
+			if (e == SSL_ERROR_WANT_READ)
+				break;
+			if (e == SSL_ERROR_WANT_WRITE) {
+				event_add(&s->ev_write, NULL);
+				break;
+			}
+			if (e == SSL_ERROR_ZERO_RETURN) {
+				on_eof(s, now);
+				return;
+			}
+			tls_io_fail(s, e, now);
+			return;
+		}
+		if (consume(s, buf, n, now) != 0)
+			return;
+	} while (++rounds < TLS_READ_ROUNDS);
+	if (rounds == TLS_READ_ROUNDS && SSL_has_pending(s->ssl))
+		event_active(&s->ev_read, EV_READ, 1);
+	after_read(s, now);
+}
+
 void
 session_init(struct session *s, struct worker *w, unsigned index,
     uint64_t quota)
@@ -593,7 +892,10 @@ session_drain(struct session *s, uint64_t now)
 	case S_IDLE:
 	case S_BACKOFF:
 	case S_CONNECTING:
-		if (sess_mode(s) != MODE_CONNECT || s->state != S_CONNECTING)
+	case S_HANDSHAKE:
+		/* Connect mode: a connection under way carries its request. */
+		if (sess_mode(s) != MODE_CONNECT || (s->state != S_CONNECTING &&
+		    s->state != S_HANDSHAKE))
 			sess_finish(s, now);
 		return;
 	case S_ESTABLISHED:
@@ -621,6 +923,7 @@ session_sweep(struct session *s, uint64_t now)
 
 	switch (s->state) {
 	case S_CONNECTING:
+	case S_HANDSHAKE:
 		since = s->since_ns;
 		break;
 	case S_ESTABLISHED:

@@ -12,10 +12,12 @@
 #include <stdint.h>
 
 struct worker;
+struct ssl_st;
 
 enum sess_state {
 	S_IDLE,		/* no socket (connect mode between requests) */
 	S_CONNECTING,
+	S_HANDSHAKE,	/* --tls: connected, TLS handshake under way */
 	S_ESTABLISHED,
 	S_CLOSING,	/* connect mode: reply read, waiting for the close */
 	S_BACKOFF,	/* after an error, before reconnecting */
@@ -34,6 +36,7 @@ struct session {
 	unsigned	 index;		/* over all workers, for the stagger */
 	int		 fd;
 	enum sess_state	 state;
+	struct ssl_st	*ssl;		/* NULL: plain TCP */
 	struct event	 ev_read;
 	struct event	 ev_write;
 	struct event	 ev_timer;
@@ -51,6 +54,8 @@ struct session {
 	uint64_t	 since_ns;	/* what the timeout measures from */
 	int		 bad;		/* current reply failed --verify */
 	int		 shut;		/* connect mode: write side shut down */
+	int		 tls_dead;	/* fatal TLS error: no close_notify */
+	uint64_t	 hs_start_ns;	/* when the TLS handshake began */
 };
 
 void	session_init(struct session *, struct worker *, unsigned index,
