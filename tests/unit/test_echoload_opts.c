@@ -61,6 +61,14 @@ test_defaults(void **state)
 	assert_false(o.verify);
 	assert_false(o.quiet);
 	assert_null(o.json_path);
+	assert_false(o.tls);
+	assert_int_equal(o.tls_version, 0);
+	assert_false(o.insecure);
+	assert_false(o.no_resume);
+	assert_null(o.ca_path);
+	assert_null(o.cert_path);
+	assert_null(o.key_path);
+	assert_null(o.sni);
 }
 
 static void
@@ -197,6 +205,64 @@ test_errors(void **state)
 }
 
 static void
+test_tls_options(void **state)
+{
+	struct opts	o;
+
+	(void)state;
+	assert_int_equal(parse(&o, "--tls", "host:443", NULL), OPTS_RUN);
+	assert_true(o.tls);
+	assert_null(o.ca_path);
+	assert_false(o.insecure);
+	assert_false(o.no_resume);
+	assert_int_equal(o.tls_version, 0);
+
+	assert_int_equal(parse(&o, "--tls", "--ca", "ca.pem", "--sni",
+	    "example.org", "--cert", "c.pem", "--key", "c.key",
+	    "--tls-version", "1.3", "--no-resume", "-m", "connect",
+	    "127.0.0.1:7443", NULL), OPTS_RUN);
+	assert_true(o.tls);
+	assert_string_equal(o.ca_path, "ca.pem");
+	assert_string_equal(o.sni, "example.org");
+	assert_string_equal(o.cert_path, "c.pem");
+	assert_string_equal(o.key_path, "c.key");
+	assert_int_equal(o.tls_version, 13);
+	assert_true(o.no_resume);
+	assert_int_equal(o.mode, MODE_CONNECT);
+
+	assert_int_equal(parse(&o, "--insecure", "--tls-version", "1.2",
+	    "--cert", "both.pem", "--tls", NULL), OPTS_RUN);
+	assert_true(o.insecure);
+	assert_int_equal(o.tls_version, 12);
+	assert_string_equal(o.cert_path, "both.pem");
+	assert_null(o.key_path);
+}
+
+static void
+test_tls_errors(void **state)
+{
+	(void)state;
+	expect_error("--ca needs --tls", "--ca", "ca.pem", NULL);
+	expect_error("--insecure needs --tls", "--insecure", NULL);
+	expect_error("--sni needs --tls", "--sni", "x", NULL);
+	expect_error("--cert needs --tls", "--cert", "c.pem", NULL);
+	expect_error("--key needs --tls", "--key", "c.key", NULL);
+	expect_error("--tls-version needs --tls", "--tls-version", "1.3",
+	    NULL);
+	expect_error("--no-resume needs --tls", "--no-resume", NULL);
+	expect_error("exclude", "--tls", "--ca", "ca.pem", "--insecure",
+	    NULL);
+	expect_error("--key needs --cert", "--tls", "--key", "c.key", NULL);
+	expect_error("--tls-version 1.1", "--tls", "--tls-version", "1.1",
+	    NULL);
+	expect_error("--tls-version 1.3x", "--tls", "--tls-version", "1.3x",
+	    NULL);
+	expect_error("--ca needs a value", "--tls", "--ca", "", NULL);
+	expect_error("--sni needs a value", "--tls", "--sni", "", NULL);
+	expect_error("needs a value", "--tls", "--cert", NULL);
+}
+
+static void
 test_help_version(void **state)
 {
 	struct opts	o;
@@ -217,6 +283,8 @@ main(void)
 		cmocka_unit_test(test_threads_capped),
 		cmocka_unit_test(test_options_after_target),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_tls_options),
+		cmocka_unit_test(test_tls_errors),
 		cmocka_unit_test(test_help_version),
 	};
 
