@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/thread.h>
 
 #include "admin.h"
 #include "config.h"
@@ -457,8 +456,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 	conn_init();
-	if (evthread_use_pthreads() != 0)
-		fatalx("libevent has no pthreads support");
+	/*
+	 * No evthread_use_pthreads(): every base has one owner thread and
+	 * threads talk only through pipes, so libevent's internal locks would
+	 * be pure cost on every event (DESIGN.md).
+	 */
 	if ((srv->base = event_base_new()) == NULL)
 		fatalx("cannot create the main event base");
 	log_start(srv->base);

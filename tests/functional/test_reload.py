@@ -207,9 +207,13 @@ def test_quit_serves_connections_already_queued(echod_factory):
     """Connections the kernel completed before a graceful stop are served,
     not reset when the listening socket closes."""
     d = echod_factory(BASE)
-    # Open connections and stop at once: every one gets its echo.
+    # Open connections, then stop: every one gets its echo. (The short
+    # pause lets the kernel finish each handshake on the server side too: a
+    # connection still half-open when the listening socket closes is reset
+    # by the kernel, whatever echod does.)
     socks = [socket.create_connection(("127.0.0.1", d.port), timeout=5 * SLOW)
              for _ in range(20)]
+    time.sleep(0.2)
     d.signal(signal.SIGQUIT)
     for i, s in enumerate(socks):
         msg = b"queued %d" % i
