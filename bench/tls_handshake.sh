@@ -133,7 +133,8 @@ report() {
 	local f
 	echo "# TLS 1.3 handshakes per second against echod (1 worker)"
 	echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -sr), $(nproc) CPUs," \
-	    "$(openssl version | cut -d' ' -f1-2)"
+	    "$(openssl version | cut -d' ' -f1-2), load average" \
+	    "$(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "# echod on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU;" \
 	    "${SECONDS_EACH}s per case, median of $REPS; EC P-256," \
 	    "verified; echoload -t 1 -c $CONNS -m connect --tls-version 1.3"
