@@ -441,8 +441,8 @@ flush(struct session *s, uint64_t now)
 	}
 	if (sess_mode(s) == MODE_CONNECT && !s->shut && s->count > 0 &&
 	    s->ssl == NULL) {
-		/* The server closes once it has echoed everything: the
-		 * TIME_WAIT stays on its side, not on ours. */
+		/* Our FIN says "that was all"; the server closes once it has
+		 * echoed everything. Closing first, we keep the TIME_WAIT. */
 		shutdown(s->fd, SHUT_WR);
 		s->shut = 1;
 	}
