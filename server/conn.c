@@ -81,51 +81,63 @@ pending(const struct conn *c)
 	return c->out == NULL ? 0 : evbuffer_get_length(c->out);
 }
 
-static void
-access_record(struct conn *c, enum close_reason reason)
-{
-	struct access_rec	rec;
-	uint64_t		now = now_us();
-
-	rec.duration_us = now - c->start_us;
-	rec.start_wall_us = wall_us() - rec.duration_us;
-	rec.listener = c->listener->name;
-	rec.peer = &c->peer.sa;
-	rec.bytes_in = c->bytes_in;
-	rec.bytes_out = c->bytes_out;
-	rec.reason = close_reason_name(reason);
-	rec.tls_version = NULL;
-	rec.tls_cipher = NULL;
-	accesslog_record(&rec);
-}
-
 void
-conn_free(struct conn *c, enum close_reason reason)
+conn_account_close(struct worker *w, const struct conn_close_info *ci,
+    enum close_reason reason)
 {
-	struct worker	*w = worker_self();
-	struct listener	*l = c->listener;
+	struct listener		*l = ci->listener;
+	struct access_rec	 rec;
 
-	event_del(&c->ev);
-	close(c->fd);
-	if (c->out != NULL)
-		evbuffer_free(c->out);
 	if (reason == CLOSE_IDLE)
 		counter_add(&w->stats.timed_out, 1);
 	else if (reason == CLOSE_ERROR)
 		counter_add(&w->stats.errors, 1);
 	counter_sub(&w->stats.conns_open, 1);
 	atomic_fetch_add_explicit(&l->stats.closed, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&l->stats.bytes_in, c->bytes_in,
+	atomic_fetch_add_explicit(&l->stats.bytes_in, ci->bytes_in,
 	    memory_order_relaxed);
-	atomic_fetch_add_explicit(&l->stats.bytes_out, c->bytes_out,
+	atomic_fetch_add_explicit(&l->stats.bytes_out, ci->bytes_out,
 	    memory_order_relaxed);
-	if (accesslog_enabled())
-		access_record(c, reason);
+	if (!accesslog_enabled())
+		return;
+	rec.duration_us = now_us() - ci->start_us;
+	rec.start_wall_us = wall_us() - rec.duration_us;
+	rec.listener = l->name;
+	rec.peer = ci->peer;
+	rec.bytes_in = ci->bytes_in;
+	rec.bytes_out = ci->bytes_out;
+	rec.reason = close_reason_name(reason);
+	rec.tls_version = ci->tls_version;
+	rec.tls_cipher = ci->tls_cipher;
+	accesslog_record(&rec);
+}
+
+void
+conn_release(struct worker *w, struct listener *l)
+{
 	w->nconns--;
-	free(c);
 	listener_unref(l);
 	server_conn_closed();
 	worker_conn_gone(w);
+}
+
+void
+conn_free(struct conn *c, enum close_reason reason)
+{
+	struct worker		*w = worker_self();
+	struct listener		*l = c->listener;
+	struct conn_close_info	 ci = {
+		.listener = l, .peer = &c->peer.sa, .start_us = c->start_us,
+		.bytes_in = c->bytes_in, .bytes_out = c->bytes_out,
+	};
+
+	event_del(&c->ev);
+	close(c->fd);
+	if (c->out != NULL)
+		evbuffer_free(c->out);
+	conn_account_close(w, &ci, reason);
+	free(c);
+	conn_release(w, l);
 }
 
 /* Wait for what the connection needs now; re-arm only on a change. */

@@ -52,7 +52,24 @@ struct conn {
 	uint8_t			 draining;
 };
 
+/* What every closing connection reports, plain or TLS. */
+struct conn_close_info {
+	struct listener		*listener;
+	const struct sockaddr	*peer;
+	uint64_t		 start_us;
+	uint64_t		 bytes_in;
+	uint64_t		 bytes_out;
+	const char		*tls_version;	/* NULL when plain */
+	const char		*tls_cipher;
+};
+
 void	conn_init(void);
+/* Counters and the access-log line of a connection that is closing. */
+void	conn_account_close(struct worker *, const struct conn_close_info *,
+	    enum close_reason);
+/* After the connection's memory is gone: its listener reference, the
+ * global count (max_connections) and the worker's drain check. */
+void	conn_release(struct worker *, struct listener *);
 void	conn_start(struct worker *, int fd, struct listener *,
 	    const struct sockaddr *, socklen_t);
 void	conn_drain_all(struct worker *);

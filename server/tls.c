@@ -588,56 +588,31 @@ pending(const struct tconn *c)
 }
 
 static void
-access_record(struct tconn *c, enum close_reason reason)
-{
-	struct access_rec	 rec;
-	uint64_t		 now = now_us();
-	const SSL_CIPHER	*cipher;
-
-	rec.duration_us = now - c->start_us;
-	rec.start_wall_us = wall_us() - rec.duration_us;
-	rec.listener = c->listener->name;
-	rec.peer = &c->peer.sa;
-	rec.bytes_in = c->bytes_in;
-	rec.bytes_out = c->bytes_out;
-	rec.reason = close_reason_name(reason);
-	rec.tls_version = NULL;
-	rec.tls_cipher = NULL;
-	if (c->established) {
-		rec.tls_version = SSL_get_version(c->ssl);
-		cipher = SSL_get_current_cipher(c->ssl);
-		rec.tls_cipher = cipher != NULL ? SSL_CIPHER_get_name(cipher) :
-		    NULL;
-	}
-	accesslog_record(&rec);
-}
-
-static void
 tconn_free(struct tconn *c, enum close_reason reason)
 {
 	struct worker		*w = c->worker;
 	struct tls_worker	*tw = w->tls;
 	struct listener		*l = c->listener;
+	const SSL_CIPHER	*cipher;
+	struct conn_close_info	 ci = {
+		.listener = l, .peer = &c->peer.sa, .start_us = c->start_us,
+		.bytes_in = c->bytes_in, .bytes_out = c->bytes_out,
+	};
 
 	event_del(&c->ev);
-	if (reason == CLOSE_IDLE)
-		counter_add(&w->stats.timed_out, 1);
-	else if (reason == CLOSE_ERROR)
-		counter_add(&w->stats.errors, 1);
-	counter_sub(&w->stats.conns_open, 1);
 	counter_sub(&tw->conns_open, 1);
 	if (c->established) {
 		counter_sub(&tw->ver_open[c->version_idx], 1);
 		if (c->cipher_idx >= 0)
 			counter_sub(&tw->ciphers[c->cipher_idx].open, 1);
+		if (accesslog_enabled()) {
+			ci.tls_version = SSL_get_version(c->ssl);
+			cipher = SSL_get_current_cipher(c->ssl);
+			ci.tls_cipher = cipher != NULL ?
+			    SSL_CIPHER_get_name(cipher) : NULL;
+		}
 	}
-	atomic_fetch_add_explicit(&l->stats.closed, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&l->stats.bytes_in, c->bytes_in,
-	    memory_order_relaxed);
-	atomic_fetch_add_explicit(&l->stats.bytes_out, c->bytes_out,
-	    memory_order_relaxed);
-	if (accesslog_enabled())
-		access_record(c, reason);
+	conn_account_close(w, &ci, reason);
 	SSL_free(c->ssl);
 	c->ssl = NULL;
 	ERR_clear_error();
@@ -645,11 +620,8 @@ tconn_free(struct tconn *c, enum close_reason reason)
 	if (c->out != NULL)
 		evbuffer_free(c->out);
 	LIST_REMOVE(c, entry);
-	w->nconns--;
 	free(c);
-	listener_unref(l);
-	server_conn_closed();
-	worker_conn_gone(w);
+	conn_release(w, l);
 }
 
 /*
