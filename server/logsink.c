@@ -241,11 +241,29 @@ open_file(const char *path, int *regular, off_t *size, char *err,
     size_t errlen)
 {
 	struct stat	sb;
-	int		fd;
+	int		fd, fl;
 
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	/*
+	 * O_NONBLOCK for the open only: a FIFO without a reader would block
+	 * a plain open (and with it the main thread) until one shows up; this
+	 * way it fails with ENXIO and the old file stays in use. Writes go
+	 * through aio threads, which may block, so the flag is cleared again:
+	 * a non-blocking FIFO would report EAGAIN as a completed write.
+	 */
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK,
+	    0640);
 	if (fd == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		if (errno == ENXIO)
+			snprintf(err, errlen, "%s: a FIFO with no reader",
+			    path);
+		else
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1) {
+		snprintf(err, errlen, "%s: fcntl: %s", path, strerror(errno));
+		close(fd);
 		return -1;
 	}
 	*regular = 0;
