@@ -245,6 +245,10 @@ accept_worker_cb(struct evconnlistener *evl, evutil_socket_t fd,
 		close(fd);
 		ls->paused_limit = 1;
 		lsock_arm(ls);
+		/* A close may have come between our count and the pause and
+		 * found nothing to resume: ask the main thread to look. */
+		if (atomic_load(&srv->conns_open) < atomic_load(&srv->max_conns))
+			server_notify_main(MAIN_RESUME_ACCEPT);
 		return;
 	}
 	if (l->tls)
@@ -509,7 +513,7 @@ listener_pause_all(void)
 	    (unsigned long long)srv->conf->max_connections);
 	TAILQ_FOREACH(l, &srv->listeners, entry) {
 		for (i = 0; i < l->nsocks; i++) {
-			if (l->socks[i].worker != NULL)
+			if (l->socks[i].worker_idx >= 0)
 				continue;
 			l->socks[i].paused_limit = 1;
 			lsock_arm(&l->socks[i]);
@@ -530,16 +534,15 @@ listener_resume_all(void)
 	srv->accept_paused = 0;
 	TAILQ_FOREACH(l, &srv->listeners, entry) {
 		for (i = 0; i < l->nsocks; i++) {
-			if (l->socks[i].worker != NULL)
+			if (l->socks[i].worker_idx >= 0)
 				continue;
 			l->socks[i].paused_limit = 0;
 			lsock_arm(&l->socks[i]);
 		}
 	}
-	for (i = 0; i < srv->nworkers; i++) {
-		if (srv->workers[i]->nreuse > 0)
-			worker_post(srv->workers[i], WMSG_RESUME_ACCEPT);
-	}
+	/* Every worker: only a worker may look at its own sockets. */
+	for (i = 0; i < srv->nworkers; i++)
+		worker_post(srv->workers[i], WMSG_RESUME_ACCEPT);
 }
 
 void

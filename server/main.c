@@ -48,12 +48,27 @@ usage(FILE *fp)
 	    "  -h          print this help and exit\n");
 }
 
+/*
+ * Any thread. The news itself is in srv (a counter, a flag, a worker's
+ * seen_gen); the byte only wakes the main thread, so a full pipe (a wake-up
+ * already pending) loses nothing and a worker never blocks here.
+ */
 void
 server_notify_main(enum main_msg msg)
 {
 	unsigned char	c = (unsigned char)msg;
 
-	/* The write end blocks: a worker-exit message must not be lost. */
+	switch (msg) {
+	case MAIN_WORKER_EXITED:
+		atomic_fetch_add(&srv->workers_exited, 1);
+		break;
+	case MAIN_RESUME_ACCEPT:
+		if (atomic_exchange(&srv->resume_pending, 1) == 1)
+			return;
+		break;
+	case MAIN_BARRIER:
+		break;
+	}
 	while (write(srv->notify_wr, &c, 1) == -1 && errno == EINTR)
 		;
 }
@@ -173,25 +188,18 @@ static void
 notify_cb(evutil_socket_t fd, short what, void *arg)
 {
 	unsigned char	buf[256];
-	ssize_t		n, i;
+	ssize_t		n;
 
 	(void)what;
 	(void)arg;
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		for (i = 0; i < n; i++) {
-			switch (buf[i]) {
-			case MAIN_WORKER_EXITED:
-				if (--srv->workers_running == 0)
-					event_base_loopbreak(srv->base);
-				break;
-			case MAIN_RESUME_ACCEPT:
-				if (atomic_load(&srv->conns_open) <
-				    srv->conf->max_connections)
-					listener_resume_all();
-				break;
-			}
-		}
-	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		;
+	if (atomic_exchange(&srv->resume_pending, 0) &&
+	    atomic_load(&srv->conns_open) < atomic_load(&srv->max_conns))
+		listener_resume_all();
+	server_reload_reap();
+	if (atomic_load(&srv->workers_exited) == srv->workers_running)
+		event_base_loopbreak(srv->base);
 }
 
 static void
@@ -268,6 +276,7 @@ make_notify_pipe(void)
 	if (pipe(fds) != 0)
 		fatal("pipe");
 	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0 ||
+	    fcntl(fds[1], F_SETFL, O_NONBLOCK) != 0 ||
 	    fcntl(fds[0], F_SETFD, FD_CLOEXEC) != 0 ||
 	    fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0)
 		fatal("fcntl");

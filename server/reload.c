@@ -58,6 +58,43 @@ apply_limits(struct worker *w, void *arg)
 	free(lim);
 }
 
+static void
+barrier_cb(struct worker *w, void *arg)
+{
+	atomic_store(&w->seen_gen, (uint64_t)(uintptr_t)arg);
+	server_notify_main(MAIN_BARRIER);
+}
+
+void
+server_reload_reap(void)
+{
+	struct listener	*l, *next;
+	uint64_t	 done = UINT64_MAX, seen;
+	int		 i, kept;
+
+	if (TAILQ_EMPTY(&srv->retired) && srv->nretired_tls == 0)
+		return;
+	for (i = 0; i < srv->nworkers; i++) {
+		seen = atomic_load(&srv->workers[i]->seen_gen);
+		if (seen < done)
+			done = seen;
+	}
+	for (l = TAILQ_FIRST(&srv->retired); l != NULL; l = next) {
+		next = TAILQ_NEXT(l, entry);
+		if (l->retired_gen > done)
+			continue;
+		TAILQ_REMOVE(&srv->retired, l, entry);
+		listener_unref(l);
+	}
+	for (kept = 0, i = 0; i < srv->nretired_tls; i++) {
+		if (srv->retired_tls[i].gen <= done)
+			tls_ctx_unref(srv->retired_tls[i].ctx);
+		else
+			srv->retired_tls[kept++] = srv->retired_tls[i];
+	}
+	srv->nretired_tls = kept;
+}
+
 static struct config *
 reload_parse(char *err, size_t errlen)
 {
@@ -143,10 +180,12 @@ static void
 retire_tls(void *ctx)
 {
 	/* A worker may be starting a handshake with the old context this
-	 * very moment, so it is kept until exit rather than freed. */
+	 * very moment: it goes once every worker has passed the barrier. */
 	srv->retired_tls = xrealloc(srv->retired_tls,
 	    sizeof(*srv->retired_tls) * (size_t)(srv->nretired_tls + 1));
-	srv->retired_tls[srv->nretired_tls++] = ctx;
+	srv->retired_tls[srv->nretired_tls].ctx = ctx;
+	srv->retired_tls[srv->nretired_tls].gen = srv->reload_gen;
+	srv->nretired_tls++;
 }
 
 static void
@@ -158,7 +197,7 @@ set_tls(struct listener *l, void *ctx)
 		tls_ctx_ref(ctx);
 	if (l->tls_ctx != NULL)
 		retire_tls(l->tls_ctx);
-	l->tls_ctx = ctx;
+	atomic_store_explicit(&l->tls_ctx, ctx, memory_order_release);
 }
 
 static void
@@ -166,7 +205,8 @@ retire_listener(struct listener *l)
 {
 	TAILQ_REMOVE(&srv->listeners, l, entry);
 	/* Reuseport workers may still read it through their socket until
-	 * they handle the stop message: kept until exit. */
+	 * they handle the stop message: kept until the barrier. */
+	l->retired_gen = srv->reload_gen;
 	TAILQ_INSERT_TAIL(&srv->retired, l, entry);
 }
 
@@ -196,6 +236,7 @@ reload_commit(struct config *conf, struct plan *plans, void *tls_ctx)
 	int			 i, kept;
 
 	TAILQ_INIT(&next);
+	srv->reload_gen++;
 	for (i = 0; plans[i].lc != NULL; i++) {
 		if (plans[i].unchanged) {
 			l = plans[i].old;
@@ -245,6 +286,11 @@ reload_commit(struct config *conf, struct plan *plans, void *tls_ctx)
 		listener_pause_all();
 	else
 		listener_resume_all();
+	/* Queued after every message of this reload: once a worker has run
+	 * it, it holds no pointer to what the reload replaced. */
+	for (i = 0; i < srv->nworkers; i++)
+		worker_call(srv->workers[i], barrier_cb,
+		    (void *)(uintptr_t)srv->reload_gen);
 }
 
 void
@@ -305,7 +351,7 @@ server_reload_free(void)
 		listener_unref(l);
 	}
 	for (i = 0; i < srv->nretired_tls; i++)
-		tls_ctx_unref(srv->retired_tls[i]);
+		tls_ctx_unref(srv->retired_tls[i].ctx);
 	free(srv->retired_tls);
 	srv->retired_tls = NULL;
 	srv->nretired_tls = 0;

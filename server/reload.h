@@ -7,5 +7,7 @@
 void	server_reload(void);
 /* At exit: what reloads replaced but kept alive until then. */
 void	server_reload_free(void);
+/* Free what every worker has moved past (main thread, on a wake-up). */
+void	server_reload_reap(void);
 
 #endif

@@ -50,7 +50,8 @@ struct listener {
 	int			 tls;
 	int			 backlog;
 	int			 reuseport;
-	void			*tls_ctx;	/* SSL_CTX when tls */
+	_Atomic(void *)		 tls_ctx;	/* SSL_CTX when tls; swapped by reload */
+	uint64_t		 retired_gen;	/* reload that replaced it */
 	struct listener_stats	 stats;
 	struct lsock		*socks;
 	int			 nsocks;
@@ -59,10 +60,17 @@ struct listener {
 };
 TAILQ_HEAD(listener_list, listener);
 
-/* Messages from workers to the main thread (one small write each). */
+/* Messages from workers to the main thread: a flag or counter to look
+ * at, plus a byte on the notify pipe to wake the main thread up. */
 enum main_msg {
 	MAIN_WORKER_EXITED = 1,
 	MAIN_RESUME_ACCEPT,
+	MAIN_BARRIER,
+};
+
+struct retired_tls {
+	void		*ctx;
+	uint64_t	 gen;
 };
 
 struct server {
@@ -75,9 +83,15 @@ struct server {
 
 	atomic_uint_fast64_t	 conns_open;	/* all workers, for the limit */
 	atomic_uint_fast64_t	 max_conns;	/* conf->max_connections */
-	struct listener_list	 retired;	/* replaced by reloads */
-	void			**retired_tls;	/* contexts replaced by reloads */
+	/* What reloads replaced, kept until every worker has passed a
+	 * barrier (a message queued after the change), so that no worker
+	 * still holds a pointer to it. */
+	struct listener_list	 retired;
+	struct retired_tls	*retired_tls;
 	int			 nretired_tls;
+	uint64_t		 reload_gen;
+	atomic_int		 workers_exited;
+	atomic_int		 resume_pending;
 	char			**cmdline;	/* -l listeners, kept for reload */
 	int			 ncmdline;
 	int			 accept_paused;	/* at max_connections */

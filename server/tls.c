@@ -741,8 +741,10 @@ tconn_write(struct tconn *c, const void *buf, size_t len)
 {
 	int	n, err;
 
-	if (len > INT_MAX)
-		len = INT_MAX;
+	/* Record-sized, always: a write that has to be retried must be
+	 * retried with the same length, and flushes retry 16 KiB. */
+	if (len > TLS_WRITE_CHUNK)
+		len = TLS_WRITE_CHUNK;
 	n = SSL_write(c->ssl, buf, (int)len);
 	if (n > 0) {
 		c->wr_blocked = 0;
@@ -1024,11 +1026,15 @@ tls_conn_start(struct worker *w, int fd, struct listener *l,
 	struct tls_worker	*tw = w->tls;
 	struct tconn		*c;
 	SSL			*ssl;
+	SSL_CTX			*ctx;
 	uint64_t		 ms;
 	int			 one = 1;
 	char			 why[256];
 
-	if ((ssl = SSL_new(l->tls_ctx)) == NULL || SSL_set_fd(ssl, fd) != 1) {
+	/* Once: a reload may swap the listener's context meanwhile (the old
+	 * one stays alive until every worker has moved past this). */
+	ctx = atomic_load_explicit(&l->tls_ctx, memory_order_acquire);
+	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1) {
 		log_warnx("worker %d: cannot start TLS: %s", w->id,
 		    ssl_error_text(why, sizeof(why)));
 		SSL_free(ssl);
@@ -1052,7 +1058,7 @@ tls_conn_start(struct worker *w, int fd, struct listener *l,
 	c->want = EV_READ;
 	c->cipher_idx = -1;
 	c->start_us = now_us();
-	ms = (uintptr_t)SSL_CTX_get_ex_data(l->tls_ctx, timeout_idx);
+	ms = (uintptr_t)SSL_CTX_get_ex_data(ctx, timeout_idx);
 	c->deadline_us = c->start_us + ms * 1000;
 	if (peerlen > sizeof(c->peer))
 		peerlen = sizeof(c->peer);

@@ -166,6 +166,8 @@ worker_handle(struct worker *w, struct worker_msg *m)
 	case WMSG_CONN:
 		if (w->closing) {
 			close(m->fd);
+			atomic_fetch_add_explicit(&m->listener->stats.closed,
+			    1, memory_order_relaxed);
 			server_conn_closed();
 		} else if (m->listener->tls)
 			tls_conn_start(w, m->fd, m->listener,

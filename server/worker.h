@@ -9,6 +9,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "stats.h"
@@ -47,6 +48,7 @@ struct worker {
 	pthread_t		 thread;
 	struct event_base	*base;
 	struct worker_stats	 stats;
+	atomic_uint_fast64_t	 seen_gen;	/* reload barrier passed */
 
 	/* The queue: the only state shared with other threads. */
 	pthread_mutex_t		 lock;
