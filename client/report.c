@@ -238,8 +238,9 @@ report_text(FILE *f, const struct run *r)
 	fprintf(f, "target     %s", o->target);
 	if (strcmp(o->target, r->target) != 0)
 		fprintf(f, " (%s)", r->target);
-	fprintf(f, ", %s mode, %u connections, %u threads\n",
-	    mode_name(o->mode), o->connections, o->threads);
+	fprintf(f, ", %s mode, %u connection%s, %u thread%s\n",
+	    mode_name(o->mode), o->connections, o->connections == 1 ? "" : "s",
+	    o->threads, o->threads == 1 ? "" : "s");
 	fprintf(f, "messages   %zu bytes", o->size);
 	if (o->mode == MODE_ECHO)
 		fprintf(f, ", %u in flight per connection", o->depth);
