@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 
 #include "admin.h"
 #include "config.h"
@@ -387,7 +388,7 @@ main(int argc, char **argv)
 			break;
 		case 'V':
 			printf("echod %s (libevent %s, %s)\n", ECHOLOAD_VERSION,
-			    event_get_version(), "OpenSSL");
+			    event_get_version(), OpenSSL_version(OPENSSL_VERSION));
 			return 0;
 		default:
 			usage(stderr);
