@@ -136,7 +136,7 @@ def test_human_summary(echod_modes):
     assert p.returncode == 0, p.stderr
     out = p.stdout
     for word in ("target", echod_modes.echo, "echo mode", "4 connections",
-                 "1 threads", "duration", "requests   2000", "errors     0",
+                 "1 thread\n", "duration", "requests   2000", "errors     0",
                  "MiB/s", "min", "mean", "p50", "p90", "p99", "p99.9",
                  "p99.99", "max"):
         assert word in out, (word, out)
