@@ -22,8 +22,10 @@
  *    one is queued behind it (__aio_enqueue_request, __aio_find_req_fd). So
  *    an fd is never closed (and its number never reused) while a request on
  *    it is in flight: reopen opens the new file first, swaps, and closes the
- *    old fd only once its request is reaped; a request that cannot be
- *    cancelled at exit keeps its fd and buffer alive (logsink_free).
+ *    old fd only once its request is reaped. A request that cannot wait
+ *    (stuck past STALL_US when a reopen is due, or not cancellable at close)
+ *    is abandoned: its fd, aiocb and buffer stay alive on a list of their
+ *    own until aio_error stops saying EINPROGRESS (struct stalled).
  *  - Writes go through pwrite(), retried with write() on ESPIPE (FIFOs and
  *    sockets); with O_APPEND Linux pwrite() appends whatever the offset.
  *  - __aio_notify(): when sending the completion signal fails, glibc
@@ -70,6 +72,17 @@
 #define BACKOFF_MAX_US	2000000
 #define REPORT_US	10000000	/* one stderr report per interval */
 /*
+ * A reopen waits for the write in flight, so that no line lands in the wrong
+ * file. A write still in flight after STALL_US is taken as stuck (a FIFO
+ * whose reader stopped reading, a hung NFS server): a healthy disk finishes
+ * a CHUNK_MAX write far sooner, while waiting for good would keep the old
+ * file forever and drop every later line once the buffer is full. The stuck
+ * request is abandoned (left to finish on the old fd) and the reopen goes on.
+ */
+#define STALL_US	200000
+/* A retired sink that cannot write out what it holds in this long gives up. */
+#define RETIRE_US	1000000
+/*
  * Small writes wait up to COALESCE_US for company, unless COALESCE_BYTES
  * are queued: at 200,000 lines/s that turns tens of thousands of 2 KiB
  * requests per second (each a helper-thread wake-up and a signal) into a
@@ -112,10 +125,11 @@ struct logsink {
 	size_t		 unit_lines;
 
 	int		 inflight;
-	struct aiocb	 cbs[2];
+	struct aiocb	*cbs[2];	/* own allocations: see sink_abandon */
 	int		 cbi;
 	struct aiocb	*cur;
 	off_t		 sub_size;	/* file_size when cur was submitted */
+	uint64_t	 sub_us;	/* monotonic µs when cur was submitted */
 
 	uint64_t	 retry_at;	/* monotonic µs; 0: none */
 	uint64_t	 retry_us;
@@ -139,6 +153,8 @@ struct logsink {
 	struct logsink_stats st;
 
 	int		 draining;
+	int		 retiring;	/* logsink_retire: frees itself when done */
+	uint64_t	 retire_at;	/* monotonic µs: give up then */
 	struct event_base *base;
 	struct event	*timer;
 	struct event	*flush;		/* coalescing timer */
@@ -170,14 +186,29 @@ static struct event	*sig_ev;
 static int		 sig_refs;
 
 /*
- * Sinks whose request could not be cancelled at close: the helper thread
- * still writes into their aiocb and reads their buffer, so they stay
- * allocated (and reachable) and their fd stays open until the process ends.
+ * Requests given up on while glibc may still run them: a write stuck when a
+ * reopen is due, or one that could not be cancelled at close. The helper
+ * thread still reads the buffer, writes the aiocb and keys the request by
+ * the fd, so all three stay alive (the fd open, its number unused) until
+ * aio_error stops saying EINPROGRESS; then aio_return is called once, the fd
+ * closed and the memory freed (reap_abandoned). What is still in flight at
+ * exit stays reachable here until the process ends.
  */
-static struct logsink	*abandoned;
+struct stalled {
+	struct stalled	*next;
+	int		 fd;
+	struct aiocb	*cb;
+	struct chunk	*chunk;		/* holds the request's buffer */
+	char		*path;
+	size_t		 nbytes;
+	size_t		 lines;
+	uint64_t	 since_us;	/* submitted */
+};
+static struct stalled	*abandoned;
 
 static void	sink_submit(struct logsink *);
 static void	sink_arm(struct logsink *);
+static int	sink_service(struct logsink *);
 
 void
 logsink_set_ops(const struct logsink_ops *o)
@@ -333,6 +364,8 @@ logsink_open(const char *path, size_t limit, logsink_drop_fmt drop_fmt,
 	s->limit = clamp_limit(limit);
 	s->chunk_cap = chunk_cap_for(s->limit);
 	s->drop_fmt = drop_fmt != NULL ? drop_fmt : default_drop_fmt;
+	s->cbs[0] = xcalloc(1, sizeof(*s->cbs[0]));
+	s->cbs[1] = xcalloc(1, sizeof(*s->cbs[1]));
 	return s;
 }
 
@@ -372,6 +405,15 @@ queue_add(struct logsink *s, const char *data, size_t len, size_t nlines)
 	struct chunk	*c = s->tail;
 
 	if (c == NULL || c == s->cut || c->cap - c->len < len) {
+		/*
+		 * A written-out chunk (sink_wrote keeps the last one, emptied)
+		 * must not stay in front of a new one: the writer starts at
+		 * the head and would never get past it.
+		 */
+		if (c != NULL && c->off == c->len) {
+			s->head = s->tail = NULL;
+			chunk_recycle(s, c);
+		}
 		c = chunk_new(s, len);
 		if (s->tail != NULL)
 			s->tail->next = c;
@@ -492,6 +534,125 @@ logsink_idle(const struct logsink *s)
 	return !s->inflight && s->queued == 0 && !s->reopen_pending;
 }
 
+/*
+ * Before a reaped aiocb is freed or its fd closed: glibc's helper thread
+ * sets a finished request's error code and then, still holding
+ * __aio_requests_mutex, reads the aiocb again (__aio_notify) and unlinks the
+ * request from its fd's list (sysdeps/pthread/aio_misc.c, handle_fildes_io).
+ * aio_error takes that mutex since glibc 2.34, older ones do not;
+ * aio_suspend always does before it looks at its list, and returns at once
+ * for a finished request (rt/aio_suspend.c). Once it returns, no helper
+ * thread touches cb or the request's fd any more.
+ */
+static void
+aio_settle(const struct aiocb *cb)
+{
+	const struct aiocb	*list[1] = { cb };
+	struct timespec		 zero = { 0, 0 };
+
+	ops->suspend(list, 1, &zero);
+}
+
+/*
+ * Reap the abandoned requests that have ended: aio_return once, close the
+ * fd, free. Returns the number still in flight.
+ */
+static size_t
+reap_abandoned(void)
+{
+	struct stalled	**pp = &abandoned, *a;
+	size_t		  left = 0;
+	ssize_t		  res;
+	int		  err;
+	double		  secs;
+
+	while ((a = *pp) != NULL) {
+		err = ops->error(a->cb);
+		if (err == EINPROGRESS) {
+			left++;
+			pp = &a->next;
+			continue;
+		}
+		if (err == -1)
+			err = errno != 0 ? errno : EIO;
+		res = ops->ret(a->cb);		/* exactly once */
+		aio_settle(a->cb);
+		secs = (double)(now_us() - a->since_us) / 1e6;
+		if (err == 0)
+			fprintf(stderr, "echod: log %s: the stalled write ended "
+			    "after %.1f s: %zd of %zu bytes (%zu lines) "
+			    "written\n", a->path, secs, res, a->nbytes, a->lines);
+		else
+			fprintf(stderr, "echod: log %s: the stalled write ended "
+			    "after %.1f s: %s (%zu lines)\n", a->path, secs,
+			    strerror(err), a->lines);
+		*pp = a->next;
+		close(a->fd);
+		free(a->cb);
+		free(a->chunk);
+		free(a->path);
+		free(a);
+	}
+	return left;
+}
+
+size_t
+logsink_abandoned(void)
+{
+	return reap_abandoned();
+}
+
+/*
+ * Give up on the request in flight without cancelling it: its fd, aiocb and
+ * the chunk holding its buffer move to the abandoned list, and the sink
+ * forgets it (s->fd becomes -1: the caller installs a new fd or frees the
+ * sink). Lines queued behind the request stay queued, in order; those that
+ * share its chunk are copied out. Returns the lines of the request's unit.
+ */
+static size_t
+sink_abandon(struct logsink *s)
+{
+	struct stalled	*a = xcalloc(1, sizeof(*a));
+	struct chunk	*c = s->head, *rest = NULL;
+	size_t		 lines = s->unit_lines;
+
+	a->fd = s->fd;
+	a->cb = s->cur;
+	a->chunk = c;
+	a->path = xstrdup(s->path);
+	a->nbytes = s->unit_end - c->off;
+	a->lines = lines;
+	a->since_us = s->sub_us;
+	a->next = abandoned;
+	abandoned = a;
+
+	/* The next request must not reuse the abandoned control block. */
+	s->cbs[s->cbi] = xcalloc(1, sizeof(*s->cbs[s->cbi]));
+	s->cur = NULL;
+	s->inflight = 0;
+	s->fd = -1;
+	s->queued -= a->nbytes;
+	s->head = c->next;
+	if (c->len > s->unit_end) {
+		rest = chunk_new(s, c->len - s->unit_end);
+		rest->len = c->len - s->unit_end;
+		memcpy(rest->data, c->data + s->unit_end, rest->len);
+		rest->unsub_lines = c->unsub_lines;
+		rest->next = s->head;
+		s->head = rest;
+	}
+	if (s->tail == c)
+		s->tail = rest;
+	if (s->cut == c)
+		s->cut = rest;
+	s->unit_active = 0;
+	s->unit_failed = 0;
+	s->unit_lines = 0;
+	s->retry_at = 0;
+	s->backoff_us = 0;
+	return lines;
+}
+
 /* --- writing */
 
 static void
@@ -599,28 +760,37 @@ sink_reap(struct logsink *s)
 	return 1;
 }
 
-/* Open the new file, swap, and only then close the old fd. */
-static void
-sink_do_reopen(struct logsink *s)
+/*
+ * The reopen's first half: end the pending state and open the new file.
+ * Returns its fd, or -1 (reported, counted) when the old file stays.
+ */
+static int
+reopen_open(struct logsink *s, int *regular, off_t *size)
 {
 	char		 err[512];
 	const char	*path = s->reopen_path != NULL ? s->reopen_path :
 			    s->path;
-	int		 fd, regular;
-	off_t		 size;
+	int		 fd;
 
 	s->reopen_pending = 0;
 	s->cut = NULL;
-	fd = open_file(path, &regular, &size, err, sizeof(err));
+	fd = open_file(path, regular, size, err, sizeof(err));
 	if (fd == -1) {
 		s->st.reopen_failures++;
 		fprintf(stderr, "echod: log reopen: %s (still writing %s)\n",
 		    err, s->path);
 		free(s->reopen_path);
 		s->reopen_path = NULL;
-		return;
 	}
-	close(s->fd);		/* nothing is in flight on it */
+	return fd;
+}
+
+/* The second half: swap, and only then close the old fd (if still ours). */
+static void
+reopen_swap(struct logsink *s, int fd, int regular, off_t size)
+{
+	if (s->fd != -1)
+		close(s->fd);	/* nothing is in flight on it */
 	s->fd = fd;
 	s->regular = regular;
 	s->file_size = size;
@@ -637,6 +807,58 @@ sink_do_reopen(struct logsink *s)
 	}
 }
 
+/* Open the new file, swap, and only then close the old fd. */
+static void
+sink_do_reopen(struct logsink *s)
+{
+	int	fd, regular;
+	off_t	size;
+
+	if ((fd = reopen_open(s, &regular, &size)) != -1)
+		reopen_swap(s, fd, regular, size);
+}
+
+/* The write in flight has been in flight for STALL_US or longer. */
+static int
+sink_stuck(const struct logsink *s)
+{
+	return s->inflight && now_us() - s->sub_us >= STALL_US;
+}
+
+/*
+ * A reopen is due and the write in flight is stuck: open the new file,
+ * leave the request with the old fd (sink_abandon), and swap. The lines of
+ * the abandoned write are counted as dropped (the new file says so); they
+ * may still reach the old file, and reap_abandoned reports how it ended.
+ * Lines queued behind them go to the new file, in order.
+ */
+static void
+sink_unstick(struct logsink *s)
+{
+	char	*old;
+	int	 fd, regular;
+	off_t	 size;
+	size_t	 lines;
+
+	if (!s->reopen_pending || !sink_stuck(s))
+		return;
+	if ((fd = reopen_open(s, &regular, &size)) == -1)
+		return;
+	old = xstrdup(s->path);
+	lines = sink_abandon(s);
+	reopen_swap(s, fd, regular, size);
+	s->st.lines_abandoned += lines;
+	s->st.lines_dropped += lines;
+	s->drops_reported += lines;	/* told here, not as "buffer full" */
+	fprintf(stderr, "echod: log %s: a write stalled for more than %d ms; "
+	    "reopened as %s without it: %zu lines left with the stalled "
+	    "write, counted as dropped\n", old, STALL_US / 1000, s->path,
+	    lines);
+	free(old);
+	sink_notice(s);
+	sink_schedule(s);
+}
+
 static void
 sink_submit(struct logsink *s)
 {
@@ -647,7 +869,7 @@ sink_submit(struct logsink *s)
 		return;
 	/* Batch small writes: wait for the coalescing timer. */
 	if (!s->draining && !s->flush_due && !s->unit_active &&
-	    !s->reopen_pending && s->queued < COALESCE_BYTES)
+	    !s->reopen_pending && !s->retiring && s->queued < COALESCE_BYTES)
 		return;
 	/* Swap once the old file has its lines; if the old file fails, what
 	 * it could not take moves over to the new one. */
@@ -670,7 +892,7 @@ sink_submit(struct logsink *s)
 	}
 	c = s->head;
 	s->cbi ^= 1;
-	cb = &s->cbs[s->cbi];
+	cb = s->cbs[s->cbi];
 	memset(cb, 0, sizeof(*cb));
 	cb->aio_fildes = s->fd;
 	cb->aio_buf = c->data + c->off;
@@ -680,6 +902,7 @@ sink_submit(struct logsink *s)
 	cb->aio_sigevent.sigev_signo = LOGSINK_SIGNAL;
 	cb->aio_sigevent.sigev_value.sival_ptr = s;
 	s->sub_size = s->file_size;
+	s->sub_us = now_us();
 	if (ops->write(cb) == -1) {
 		int	err = errno;
 
@@ -712,31 +935,54 @@ sink_arm(struct logsink *s)
 
 	if (s->timer == NULL)
 		return;
+	now = now_us();
 	if (s->inflight)
 		us = SAFETY_US;
-	else if (s->retry_at != 0) {
-		now = now_us();
+	else if (s->retry_at != 0)
 		us = s->retry_at > now ? s->retry_at - now : 0;
-	} else {
+	else if (s->retiring)
+		us = SAFETY_US;
+	else {
 		event_del(s->timer);
 		return;
 	}
+	if (s->retiring && us > (s->retire_at > now ? s->retire_at - now : 0))
+		us = s->retire_at > now ? s->retire_at - now : 0;
 	tv.tv_sec = (time_t)(us / 1000000);
 	tv.tv_usec = (suseconds_t)(us % 1000000);
 	event_add(s->timer, &tv);
 }
 
-void
-logsink_poll(struct logsink *s)
+/*
+ * Reap, swap past a stuck write, submit, rearm. A retiring sink that is done
+ * (or gives up) is freed here: returns 1 then, and s is gone.
+ */
+static int
+sink_service(struct logsink *s)
 {
 	if (sink_reap(s))
 		sink_notice(s);
+	sink_unstick(s);
+	if (s->retiring && (logsink_idle(s) || sink_stuck(s) ||
+	    now_us() >= s->retire_at)) {
+		logsink_free(s);
+		return 1;
+	}
 	sink_submit(s);
 	sink_arm(s);
 	if (!s->inflight)
 		sink_schedule(s);
 	if (s->st.lines_dropped != s->drops_reported)
 		sink_report_drops(s, 0);
+	if (abandoned != NULL)
+		reap_abandoned();
+	return 0;
+}
+
+void
+logsink_poll(struct logsink *s)
+{
+	sink_service(s);
 }
 
 static void
@@ -744,7 +990,7 @@ sink_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	logsink_poll(arg);
+	sink_service(arg);
 }
 
 static void
@@ -758,21 +1004,25 @@ sink_flush_cb(evutil_socket_t fd, short what, void *arg)
 		event_del(s->flush);
 	s->flush_armed = s->flush_now = 0;
 	s->flush_due = 1;
-	logsink_poll(s);
-	s->flush_due = 0;
+	if (sink_service(s) == 0)
+		s->flush_due = 0;
 }
 
 /* One SIGUSR2 may stand for several completions: poll every sink. */
 static void
 sink_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
-	struct logsink	*s;
+	struct logsink	*s, *next;
 
 	(void)sig;
 	(void)what;
 	(void)arg;
-	for (s = sinks; s != NULL; s = s->next)
-		logsink_poll(s);
+	for (s = sinks; s != NULL; s = next) {
+		next = s->next;		/* a retiring sink may free itself */
+		sink_service(s);
+	}
+	if (abandoned != NULL)
+		reap_abandoned();
 }
 
 int
@@ -813,18 +1063,47 @@ logsink_reopen(struct logsink *s, const char *path)
 	 * cut: sink_submit swaps files before writing anything newer. */
 	if (sink_reap(s))
 		sink_notice(s);
-	if (!s->inflight && (s->unit_failed ||
-	    (s->cut == NULL && !s->unit_active))) {
+	sink_unstick(s);	/* in flight for long already: swap now */
+	if (s->reopen_pending && !s->inflight && (s->unit_failed ||
+	    (s->cut == NULL && !s->unit_active)))
 		sink_do_reopen(s);
-		if (s->st.reopen_failures != failures) {
-			sink_submit(s);
-			sink_arm(s);
-			return -1;
-		}
-	}
 	sink_submit(s);
 	sink_arm(s);
-	return 0;
+	return s->st.reopen_failures != failures ? -1 : 0;
+}
+
+void
+logsink_retire(struct logsink *s)
+{
+	if (s == NULL)
+		return;
+	/* Whatever it still holds goes to the file it has. */
+	free(s->reopen_path);
+	s->reopen_path = NULL;
+	s->reopen_pending = 0;
+	s->cut = NULL;
+	if (s->base == NULL) {
+		logsink_free(s);
+		return;
+	}
+	s->retiring = 1;
+	s->retire_at = now_us() + RETIRE_US;
+	sink_service(s);		/* may free s */
+}
+
+size_t
+logsink_finish(uint64_t deadline_us)
+{
+	struct logsink	*s, *next;
+
+	for (s = sinks; s != NULL; s = next) {
+		next = s->next;
+		if (!s->retiring)
+			continue;
+		logsink_drain(s, deadline_us);
+		logsink_free(s);
+	}
+	return reap_abandoned();
 }
 
 int
@@ -839,6 +1118,7 @@ logsink_drain(struct logsink *s, uint64_t deadline_us)
 	for (;;) {
 		if (sink_reap(s))
 			sink_notice(s);
+		sink_unstick(s);
 		sink_submit(s);
 		if (logsink_idle(s))
 			break;
@@ -881,27 +1161,21 @@ logsink_free(struct logsink *s)
 	struct logsink	**pp;
 	struct chunk	*c, *next;
 	uint64_t	 lost;
-	int		 keep = 0;
 
 	if (s == NULL)
 		return 0;
-	if (s->inflight) {
-		int	r = ops->cancel(s->fd, s->cur);
-
-		if (r == AIO_NOTCANCELED ||
-		    (r == -1 && ops->error(s->cur) == EINPROGRESS))
-			keep = 1;
-		else {
-			ops->error(s->cur);
-			ops->ret(s->cur);
-			s->inflight = 0;
-		}
-	}
+	/* Cancelled or done: reap it (its lines may be written). */
+	if (s->inflight && ops->cancel(s->fd, s->cur) != AIO_NOTCANCELED)
+		sink_reap(s);
 	lost = queued_lines(s);
 	sink_report_drops(s, 1);
 	if (lost > 0)
-		fprintf(stderr, "echod: log %s: %llu lines not written at "
-		    "exit\n", s->path, (unsigned long long)lost);
+		fprintf(stderr, "echod: log %s: %llu lines not written%s%s\n",
+		    s->path, (unsigned long long)lost, s->retiring ?
+		    " (log turned off)" : " at exit", s->inflight ?
+		    ", some of them left with a stalled write" : "");
+	if (s->inflight)
+		s->st.lines_abandoned += sink_abandon(s);
 	for (pp = &sinks; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == s) {
 			*pp = s->next;
@@ -918,17 +1192,16 @@ logsink_free(struct logsink *s)
 		event_free(s->flush);
 	s->timer = s->flush = NULL;
 	s->base = NULL;
-	if (keep) {
-		s->next = abandoned;
-		abandoned = s;
-		return lost;
-	}
 	for (c = s->head; c != NULL; c = next) {
 		next = c->next;
 		free(c);
 	}
 	free(s->spare);
-	close(s->fd);
+	aio_settle(s->cbs[s->cbi]);	/* the last one reaped */
+	if (s->fd != -1)
+		close(s->fd);
+	free(s->cbs[0]);
+	free(s->cbs[1]);
 	free(s->reopen_path);
 	free(s->path);
 	free(s);

@@ -39,7 +39,10 @@ typedef size_t (*logsink_drop_fmt)(char *buf, size_t len, uint64_t ndropped);
 
 struct logsink_stats {
 	uint64_t	lines_written;	/* caller lines reaped as written */
-	uint64_t	lines_dropped;	/* lines refused: buffer full */
+	uint64_t	lines_dropped;	/* lines refused (buffer full) or
+					   abandoned with a stuck write */
+	uint64_t	lines_abandoned; /* in a write given up on: stuck at a
+					   reopen, or not cancellable at close */
 	uint64_t	bytes_written;
 	uint64_t	bytes_queued;	/* accepted, not yet written */
 	uint64_t	notices;	/* "N lines dropped" lines written */
@@ -70,14 +73,20 @@ size_t		 logsink_append(struct logsink *, const char *data, size_t len,
 void		 logsink_add_drops(struct logsink *, uint64_t);
 /*
  * Reopen (path NULL: the same path; else switch to path): stop submitting,
- * reap the write in flight, open the new file, swap, close the old fd.
+ * reap the write in flight, open the new file, swap, close the old fd. A
+ * write in flight for longer than a bound (logsink.c: STALL_US) is not
+ * waited for: it is abandoned (its fd and buffer kept until it ends, its
+ * lines counted as dropped and abandoned) and the swap goes ahead.
  * Returns -1 only when the reopen was done at once and failed.
  */
 int		 logsink_reopen(struct logsink *, const char *path);
 void		 logsink_set_limit(struct logsink *, size_t);
 /* Nothing queued, nothing in flight, no reopen pending. */
 int		 logsink_idle(const struct logsink *);
-/* Reap and submit now: what the signal and timer callbacks do. */
+/*
+ * Reap and submit now: what the signal and timer callbacks do. Also swaps
+ * past a stuck write when a reopen is due, and reaps abandoned requests.
+ */
 void		 logsink_poll(struct logsink *);
 /*
  * Write out everything queued without the event loop, waiting with
@@ -90,6 +99,25 @@ int		 logsink_drain(struct logsink *, uint64_t deadline_us);
  * Returns the lines that were queued and never written.
  */
 uint64_t	 logsink_free(struct logsink *);
+/*
+ * Hand over a sink that is no longer wanted, without blocking: it writes out
+ * what it holds from the event loop and frees itself when done. A write
+ * stuck past the stall bound, or anything left after a second, is given up
+ * (abandoned as above, the rest counted as not written). A sink never
+ * started is freed at once. The caller must not use s afterwards.
+ */
+void		 logsink_retire(struct logsink *);
+/*
+ * At exit: write out the retiring sinks within deadline (monotonic µs,
+ * blocking), free them, and reap abandoned requests that have ended.
+ * Returns the number of abandoned requests still in flight.
+ */
+size_t		 logsink_finish(uint64_t deadline_us);
+/*
+ * Reap abandoned requests that have ended (aio_return once, fd closed,
+ * memory freed); returns the number still in flight.
+ */
+size_t		 logsink_abandoned(void);
 void		 logsink_stats(const struct logsink *, struct logsink_stats *);
 const char	*logsink_path(const struct logsink *);
 int		 logsink_fd(const struct logsink *);

@@ -2,8 +2,10 @@
  * test_logsink.c: the aio log sink under injected faults. A fake aio table
  * performs each request with a real write(2) when it "completes", following
  * a per-request script (submit error, result, error, polls before done), so
- * the file's content shows exactly what the sink did. One test runs the
- * real glibc aio with SIGUSR2 through libevent.
+ * the file's content shows exactly what the sink did. A request may also be
+ * stuck (in flight until the test releases it), to show what a sink does
+ * with a write that never comes back. One test runs the real glibc aio with
+ * SIGUSR2 through libevent.
  */
 #include <sys/stat.h>
 #include <aio.h>
@@ -29,27 +31,61 @@ struct step {
 	int	submit_err;	/* aio_write fails with this */
 	ssize_t	result;		/* bytes written; -1: all */
 	int	err;		/* completion error */
-	int	polls;		/* EINPROGRESS this many times first */
+	int	polls;		/* EINPROGRESS this many times first;
+				   STUCK: until fake_release */
 	int	signal;		/* raise SIGUSR2 when submitted */
 };
+#define STUCK	(-1)
 
 static struct step	plan[256];
 static int		nplan, iplan;
 static struct step	dflt = { 0, -1, 0, 0, 0 };
 
-static struct aiocb	*f_cb;
-static struct step	 f_step;
-static int		 f_done, f_returned, f_inflight, f_max_inflight;
-static ssize_t		 f_res;
-static int		 f_writes;
+/* Every request made since plan_reset, in order. */
+struct freq {
+	struct aiocb	*cb;
+	int		 fd;
+	ino_t		 ino;		/* the file it was made on */
+	struct step	 step;
+	int		 done;
+	int		 returns;	/* aio_return calls: exactly one */
+	ssize_t		 res;
+};
+static struct freq	reqs[256];
+static int		nreqs;
+static int		f_inflight;
+static int		f_writes;
+static int		f_released;
+static int		f_waits;	/* aio_suspend calls that could block */
 
 static void
 plan_reset(struct step d)
 {
 	nplan = iplan = 0;
 	dflt = d;
-	f_cb = NULL;
-	f_inflight = f_max_inflight = f_writes = 0;
+	nreqs = 0;
+	f_inflight = f_writes = f_released = f_waits = 0;
+}
+
+/* Let stuck requests complete (each on its next aio_error). */
+static void
+fake_release(void)
+{
+	f_released = 1;
+}
+
+static struct freq *
+req_find(const struct aiocb *cb)
+{
+	int	i;
+
+	/* The newest request on cb: a control block is reused only after
+	 * its request was returned. */
+	for (i = nreqs - 1; i >= 0; i--)
+		if (reqs[i].cb == cb)
+			return &reqs[i];
+	fail_msg("no request on aiocb %p", (const void *)cb);
+	return NULL;
 }
 
 static void
@@ -59,10 +95,21 @@ plan_add(struct step s)
 	plan[nplan++] = s;
 }
 
+static ino_t
+fd_ino(int fd)
+{
+	struct stat	sb;
+
+	assert_int_equal(fstat(fd, &sb), 0);
+	return sb.st_ino;
+}
+
 static int
 fake_write(struct aiocb *cb)
 {
-	struct step	s = iplan < nplan ? plan[iplan++] : dflt;
+	struct step	 s = iplan < nplan ? plan[iplan++] : dflt;
+	struct freq	*r;
+	int		 i;
 
 	/* The fd must be open when a request is made on it. */
 	assert_true(fcntl(cb->aio_fildes, F_GETFD) != -1);
@@ -72,12 +119,22 @@ fake_write(struct aiocb *cb)
 		errno = s.submit_err;
 		return -1;
 	}
-	assert_int_equal(f_inflight, 0);	/* one in flight per file */
+	for (i = 0; i < nreqs; i++) {
+		/* One in flight per file, and a control block is never
+		 * rewritten while its request is outstanding. */
+		if (reqs[i].returns == 0)
+			assert_true(reqs[i].fd != cb->aio_fildes &&
+			    reqs[i].cb != cb);
+	}
+	assert_true(nreqs < (int)nitems(reqs));
+	r = &reqs[nreqs++];
+	memset(r, 0, sizeof(*r));
+	r->cb = cb;
+	r->fd = cb->aio_fildes;
+	r->ino = fd_ino(cb->aio_fildes);
+	r->step = s;
 	f_inflight++;
 	f_writes++;
-	f_cb = cb;
-	f_step = s;
-	f_done = f_returned = 0;
 	if (s.signal)
 		raise(SIGUSR2);
 	return 0;
@@ -86,51 +143,56 @@ fake_write(struct aiocb *cb)
 static int
 fake_error(const struct aiocb *cb)
 {
-	size_t	n;
+	struct freq	*r = req_find(cb);
+	size_t		 n;
 
-	assert_ptr_equal(cb, f_cb);
-	assert_false(f_returned);
-	if (f_done)
-		return f_step.err;
-	if (f_step.polls > 0) {
-		f_step.polls--;
+	assert_int_equal(r->returns, 0);
+	if (r->done)
+		return r->step.err;
+	if (r->step.polls == STUCK && !f_released)
+		return EINPROGRESS;
+	if (r->step.polls > 0) {
+		r->step.polls--;
 		return EINPROGRESS;
 	}
-	f_done = 1;
-	if (f_step.err != 0) {
-		f_res = -1;
-		return f_step.err;
+	r->done = 1;
+	if (r->step.err != 0) {
+		r->res = -1;
+		return r->step.err;
 	}
 	n = cb->aio_nbytes;
-	if (f_step.result >= 0 && (size_t)f_step.result < n)
-		n = (size_t)f_step.result;
-	/* The fd is still open when the request runs. */
-	f_res = write(cb->aio_fildes, (const void *)cb->aio_buf, n);
-	assert_int_equal(f_res, (ssize_t)n);
+	if (r->step.result >= 0 && (size_t)r->step.result < n)
+		n = (size_t)r->step.result;
+	/* The fd is still open, on the same file, when the request runs. */
+	assert_int_equal(fd_ino(cb->aio_fildes), r->ino);
+	r->res = write(cb->aio_fildes, (const void *)cb->aio_buf, n);
+	assert_int_equal(r->res, (ssize_t)n);
 	return 0;
 }
 
 static ssize_t
 fake_return(struct aiocb *cb)
 {
-	assert_ptr_equal(cb, f_cb);
-	assert_true(f_done);
-	assert_false(f_returned);	/* exactly once */
-	f_returned = 1;
+	struct freq	*r = req_find(cb);
+
+	assert_true(r->done);
+	assert_int_equal(r->returns, 0);	/* exactly once */
+	r->returns++;
 	f_inflight--;
-	if (f_step.err != 0) {
-		errno = f_step.err;
+	if (r->step.err != 0) {
+		errno = r->step.err;
 		return -1;
 	}
-	return f_res;
+	return r->res;
 }
 
 static int
 fake_cancel(int fd, struct aiocb *cb)
 {
-	(void)fd;
-	(void)cb;
-	return f_done ? AIO_ALLDONE : AIO_NOTCANCELED;
+	struct freq	*r = req_find(cb);
+
+	assert_int_equal(fd, r->fd);
+	return r->done ? AIO_ALLDONE : AIO_NOTCANCELED;
 }
 
 static int
@@ -139,7 +201,8 @@ fake_suspend(const struct aiocb *const list[], int n,
 {
 	(void)list;
 	(void)n;
-	(void)ts;
+	if (ts == NULL || ts->tv_sec != 0 || ts->tv_nsec != 0)
+		f_waits++;
 	return 0;
 }
 
@@ -194,6 +257,9 @@ teardown(void **state)
 
 	if (f->sink != NULL)
 		logsink_free(f->sink);
+	/* Nothing is left behind for the next test's aio table. */
+	fake_release();
+	assert_int_equal(logsink_abandoned(), 0);
 	event_base_free(f->base);
 	logsink_set_ops(NULL);
 	rm_dir(f->dir);
@@ -238,9 +304,9 @@ append_lines(struct logsink *s, int from, int to)
 		    line(buf, sizeof(buf), i), 1), 0);
 }
 
-/* The file holds exactly lines [from, to), in order. */
+/* The file holds exactly lines [from, to), in order, then tail. */
 static void
-check_lines(const char *path, int from, int to)
+check_file(const char *path, int from, int to, const char *tail)
 {
 	char	*data, *p, want[64];
 	size_t	 len, n;
@@ -255,8 +321,42 @@ check_lines(const char *path, int from, int to)
 			fail_msg("line %d: got %.*s", i, (int)n, p);
 		p += n;
 	}
+	if (tail != NULL) {
+		assert_true((size_t)(p - data) + strlen(tail) <= len);
+		if (memcmp(p, tail, strlen(tail)) != 0)
+			fail_msg("want %s, got %.*s", tail, (int)(len -
+			    (size_t)(p - data)), p);
+		p += strlen(tail);
+	}
 	assert_int_equal((size_t)(p - data), len);
 	free(data);
+}
+
+/* Lines [a, b), then mid, then lines [c, d): the whole file. */
+static void
+check_content(const char *path, int a, int b, const char *mid, int c, int d)
+{
+	char	*data, *want;
+	size_t	 len, n = 0, cap = (size_t)(b - a + d - c) * 64 + 256;
+	int	 i;
+
+	want = xmalloc(cap);
+	for (i = a; i < b; i++)
+		n += line(want + n, cap - n, i);
+	n += (size_t)snprintf(want + n, cap - n, "%s", mid);
+	for (i = c; i < d; i++)
+		n += line(want + n, cap - n, i);
+	data = slurp(path, &len);
+	if (len != n || memcmp(data, want, n) != 0)
+		fail_msg("%s: got %.*s", path, (int)len, data);
+	free(data);
+	free(want);
+}
+
+static void
+check_lines(const char *path, int from, int to)
+{
+	check_file(path, from, to, NULL);
 }
 
 static void
@@ -386,8 +486,11 @@ reopen_inflight(struct fixture *f, ssize_t first_result)
 	char			 old[160];
 	int			 i;
 
+	/* The first write completes a few safety-timer ticks after the
+	 * reopen: slow, but well within the stall bound, so the reopen
+	 * waits for it. */
 	plan_reset((struct step){ 0, -1, 0, 2, 0 });
-	plan_add((struct step){ 0, first_result, 0, 4, 0 });
+	plan_add((struct step){ 0, first_result, 0, 2, 0 });
 	append_lines(f->sink, 0, 100);
 	assert_int_equal(logsink_start(f->sink, f->base), 0);
 	for (i = 0; i < 100 && f_writes == 0; i++)
@@ -405,6 +508,9 @@ reopen_inflight(struct fixture *f, ssize_t first_result)
 	logsink_stats(f->sink, &st);
 	assert_int_equal(st.reopens, 1);
 	assert_int_equal(st.lines_written, 150);
+	assert_int_equal(st.lines_abandoned, 0);
+	assert_int_equal(st.lines_dropped, 0);
+	assert_int_equal(logsink_abandoned(), 0);
 }
 
 static void
@@ -442,6 +548,208 @@ test_reopen_new_path(void **state)
 	append_lines(f->sink, 20, 30);
 	run_until_idle(f);
 	check_lines(other, 10, 30);
+}
+
+/*
+ * A reopen while the write in flight never comes back (a FIFO nobody reads):
+ * after the stall bound the new file is opened and used anyway. The stuck
+ * request keeps its fd (open, on the old file) and buffer until it ends;
+ * then it is reaped once and its fd closed. extra: lines added to the stuck
+ * write's chunk after it was submitted, before the reopen.
+ */
+static void
+reopen_stuck(struct fixture *f, int extra)
+{
+	struct logsink_stats	 st;
+	char			 old[160], notice[64];
+	int			 i, stuck_fd;
+	ino_t			 old_ino;
+
+	plan_reset((struct step){ 0, -1, 0, 0, 0 });
+	plan_add((struct step){ 0, -1, 0, STUCK, 0 });
+	append_lines(f->sink, 0, 100);
+	assert_int_equal(logsink_start(f->sink, f->base), 0);
+	for (i = 0; i < 100 && f_writes == 0; i++)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	assert_int_equal(f_writes, 1);
+	stuck_fd = reqs[0].fd;
+	old_ino = reqs[0].ino;
+	append_lines(f->sink, 100, 100 + extra);
+
+	snprintf(old, sizeof(old), "%s.1", f->path);
+	assert_int_equal(rename(f->path, old), 0);
+	assert_int_equal(logsink_reopen(f->sink, NULL), 0);
+	append_lines(f->sink, 100 + extra, 150);
+	/* Not at once: a slow write may still come back in time. */
+	logsink_stats(f->sink, &st);
+	assert_int_equal(st.reopens, 0);
+	assert_int_equal(logsink_fd(f->sink), stuck_fd);
+	for (i = 0; i < 1000 && st.reopens == 0; i++) {
+		event_base_loop(f->base, EVLOOP_ONCE);
+		logsink_stats(f->sink, &st);
+	}
+	assert_int_equal(st.reopens, 1);
+	assert_true(logsink_fd(f->sink) != stuck_fd);
+	run_until_idle(f);
+
+	/* Later lines are in the new file, with the count of those left
+	 * with the stuck write; the old file has none of them. */
+	snprintf(notice, sizeof(notice), "100 lines dropped\n");
+	check_file(f->path, 100, 150, notice);
+	check_lines(old, 0, 0);
+	logsink_stats(f->sink, &st);
+	assert_int_equal(st.lines_written, 50);
+	assert_int_equal(st.lines_abandoned, 100);
+	assert_int_equal(st.lines_dropped, 100);
+	assert_int_equal(st.notices, 1);
+	assert_int_equal(st.bytes_queued, 0);
+
+	/* Still in flight: its fd is open, on the old file, not returned. */
+	assert_int_equal(logsink_abandoned(), 1);
+	assert_true(fcntl(stuck_fd, F_GETFD) != -1);
+	assert_true(fd_ino(stuck_fd) == old_ino);
+	assert_int_equal(reqs[0].returns, 0);
+
+	/* It ends at last and signals: reaped once, its fd closed then. */
+	fake_release();
+	raise(SIGUSR2);
+	event_base_loop(f->base, EVLOOP_ONCE);
+	assert_int_equal(reqs[0].returns, 1);
+	assert_int_equal(fcntl(stuck_fd, F_GETFD), -1);
+	assert_int_equal(logsink_abandoned(), 0);
+	assert_int_equal(reqs[0].returns, 1);
+	check_lines(old, 0, 100);
+	check_file(f->path, 100, 150, notice);
+}
+
+static void
+test_reopen_stuck(void **state)
+{
+	reopen_stuck(*state, 0);
+}
+
+/* Lines that shared the stuck write's buffer move to the new file. */
+static void
+test_reopen_stuck_shared_chunk(void **state)
+{
+	reopen_stuck(*state, 20);
+}
+
+/* A reload to a new path while the write is stuck: the same, by path. */
+static void
+test_reopen_stuck_new_path(void **state)
+{
+	struct fixture		*f = *state;
+	struct logsink_stats	 st;
+	char			 other[160];
+	int			 i;
+
+	plan_reset((struct step){ 0, -1, 0, 0, 0 });
+	plan_add((struct step){ 0, -1, 0, STUCK, 0 });
+	assert_int_equal(logsink_start(f->sink, f->base), 0);
+	append_lines(f->sink, 0, 10);
+	for (i = 0; i < 100 && f_writes == 0; i++)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	snprintf(other, sizeof(other), "%s/other", f->dir);
+	assert_int_equal(logsink_reopen(f->sink, other), 0);
+	append_lines(f->sink, 10, 20);
+	run_until_idle(f);
+	assert_string_equal(logsink_path(f->sink), other);
+	check_file(other, 10, 20, "10 lines dropped\n");
+	/* Stuck for longer than the bound already: a reopen swaps at once. */
+	plan_add((struct step){ 0, -1, 0, STUCK, 0 });
+	append_lines(f->sink, 20, 30);
+	for (i = 0; i < 100 && f_writes == 2; i++)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	assert_int_equal(f_writes, 3);
+	usleep(250000);
+	assert_int_equal(logsink_reopen(f->sink, f->path), 0);
+	logsink_stats(f->sink, &st);
+	assert_int_equal(st.reopens, 2);
+	assert_int_equal(st.lines_abandoned, 20);
+	assert_string_equal(logsink_path(f->sink), f->path);
+	run_until_idle(f);
+	assert_int_equal(logsink_abandoned(), 2);
+	/* Both end: each file gets its stuck write's lines after all. */
+	fake_release();
+	assert_int_equal(logsink_abandoned(), 0);
+	check_content(other, 10, 20, "10 lines dropped\n", 20, 30);
+	check_content(f->path, 0, 0, "10 lines dropped\n", 0, 10);
+}
+
+/*
+ * A sink that a reload turns off while its write is stuck: retiring it never
+ * waits, and it lets go of the stuck write after the bound, freeing itself.
+ */
+static void
+test_retire_stuck(void **state)
+{
+	struct fixture	*f = *state;
+	int		 i, stuck_fd, idle = 0;
+
+	plan_reset((struct step){ 0, -1, 0, 0, 0 });
+	plan_add((struct step){ 0, -1, 0, STUCK, 0 });
+	append_lines(f->sink, 0, 100);
+	assert_int_equal(logsink_start(f->sink, f->base), 0);
+	for (i = 0; i < 100 && f_writes == 0; i++)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	assert_int_equal(f_writes, 1);
+	stuck_fd = reqs[0].fd;
+	append_lines(f->sink, 100, 120);
+
+	logsink_retire(f->sink);
+	f->sink = NULL;
+	assert_int_equal(f_waits, 0);
+	/* The sink's events go away with it: the loop runs dry. */
+	for (i = 0; i < 1000 && !idle; i++)
+		idle = event_base_loop(f->base, EVLOOP_ONCE) == 1;
+	assert_true(idle);
+	assert_int_equal(f_waits, 0);
+	assert_int_equal(f_writes, 1);
+	assert_int_equal(logsink_abandoned(), 1);
+	assert_true(fcntl(stuck_fd, F_GETFD) != -1);
+	fake_release();
+	assert_int_equal(logsink_abandoned(), 0);
+	assert_int_equal(reqs[0].returns, 1);
+	assert_int_equal(fcntl(stuck_fd, F_GETFD), -1);
+	check_lines(f->path, 0, 100);
+}
+
+/* A retired sink on a working file writes out what it holds, then goes. */
+static void
+test_retire_writes_out(void **state)
+{
+	struct fixture	*f = *state;
+	int		 i, idle = 0;
+
+	plan_reset((struct step){ 0, 1000, 0, 1, 0 });
+	assert_int_equal(logsink_start(f->sink, f->base), 0);
+	append_lines(f->sink, 0, 300);
+	logsink_retire(f->sink);
+	f->sink = NULL;
+	for (i = 0; i < 100000 && !idle; i++)
+		idle = event_base_loop(f->base, EVLOOP_ONCE) == 1;
+	assert_true(idle);
+	assert_int_equal(f_waits, 0);
+	assert_int_equal(f_inflight, 0);
+	check_lines(f->path, 0, 300);
+}
+
+/* At exit, what a retired sink still holds is written out (blocking). */
+static void
+test_retire_then_finish(void **state)
+{
+	struct fixture	*f = *state;
+
+	plan_reset((struct step){ 0, -1, 0, 3, 0 });
+	assert_int_equal(logsink_start(f->sink, f->base), 0);
+	append_lines(f->sink, 0, 300);
+	logsink_retire(f->sink);
+	f->sink = NULL;
+	assert_int_equal(logsink_finish(now_us() + 5000000), 0);
+	check_lines(f->path, 0, 300);
+	/* Nothing is left on the base. */
+	assert_int_equal(event_base_loop(f->base, EVLOOP_NONBLOCK), 1);
 }
 
 static void
@@ -524,6 +832,36 @@ test_partial_batch(void **state)
 	assert_int_equal(st.lines_written, 4096 / n);
 }
 
+/*
+ * A batch larger than a chunk, after everything was written: the emptied
+ * chunk that the sink keeps must not block the queue behind it.
+ */
+static void
+test_big_batch_after_idle(void **state)
+{
+	struct fixture	*f = *state;
+	char		 buf[64], *batch;
+	size_t		 blen = 0, cap = 64 * 600;
+	int		 i;
+
+	plan_reset((struct step){ 0, -1, 0, 0, 0 });
+	logsink_free(f->sink);
+	f->sink = logsink_open(f->path, 64 * 1024, NULL, buf, sizeof(buf));
+	assert_non_null(f->sink);
+	assert_int_equal(logsink_start(f->sink, f->base), 0);
+	append_lines(f->sink, 0, 10);
+	run_until_idle(f);
+	batch = xmalloc(cap);
+	for (i = 10; i < 610; i++)
+		blen += line(batch + blen, cap - blen, i);
+	assert_true(blen > 16 * 1024);	/* more than one chunk holds */
+	assert_int_equal(logsink_append(f->sink, batch, blen, 600), 0);
+	free(batch);
+	append_lines(f->sink, 610, 620);
+	run_until_idle(f);
+	check_lines(f->path, 0, 620);
+}
+
 /* Real glibc aio, SIGUSR2 through libevent, with a rotation. */
 static void
 test_real_aio(void **state)
@@ -583,10 +921,24 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_new_path, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_stuck, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_stuck_shared_chunk,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_stuck_new_path,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retire_stuck, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_retire_writes_out, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_retire_then_finish, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_overflow_exact, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_partial_batch, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_big_batch_after_idle,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_real_aio, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_real_drain, setup,
