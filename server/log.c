@@ -762,14 +762,17 @@ log_thread_detach(void)
 	tls_w = NULL;
 }
 
-/* Stop writing to a sink that the new settings turn off or cannot open. */
+/*
+ * Stop writing to a sink that the new settings turn off. It writes out what
+ * it holds from the event loop and frees itself (logsink_retire): waiting
+ * for it here would hold up the main thread for as long as its file stalls.
+ */
 static void
-retire_sink(enum kind kind, uint64_t timeout_us)
+retire_sink(enum kind kind)
 {
 	if (sinks[kind] == NULL)
 		return;
-	logsink_drain(sinks[kind], now_us() + timeout_us);
-	logsink_free(sinks[kind]);
+	logsink_retire(sinks[kind]);
 	sinks[kind] = NULL;
 }
 
@@ -779,7 +782,7 @@ reconfigure_sink(enum kind kind, const char *path)
 	char	err[600];
 
 	if (!is_path(path)) {
-		retire_sink(kind, 1000000);
+		retire_sink(kind);
 		return 0;
 	}
 	if (sinks[kind] != NULL) {
@@ -819,7 +822,7 @@ log_reconfigure(const struct log_conf *conf)
 		atomic_store(&event_dest, conf->error_log != NULL &&
 		    strcmp(conf->error_log, LOG_OFF) == 0 ? DEST_OFF :
 		    DEST_STDERR);
-		retire_sink(K_EVENT, 1000000);
+		retire_sink(K_EVENT);
 	}
 	if (reconfigure_sink(K_ACCESS, conf->access_log) != 0)
 		rc = -1;
@@ -872,6 +875,7 @@ log_finish(uint64_t timeout_us)
 	for (k = 0; k < K_N; k++)
 		if (sinks[k] != NULL)
 			logsink_drain(sinks[k], deadline);
+	logsink_finish(deadline);	/* sinks a reload retired */
 	/* From here on, whatever is logged goes to stderr. */
 	atomic_store(&finished, 1);
 	atomic_store(&access_on, 0);

@@ -255,3 +255,95 @@ def test_unopenable_log_is_a_startup_error(echod_factory, tmp_path, key):
                       wait=False)
     assert d.proc.wait(timeout=10 * SLOW) != 0
     assert key in d.stderr() and "x.log" in d.stderr()
+
+
+def wait_for(pred, timeout=5.0):
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return pred()
+
+
+def count_lines(path):
+    if not os.path.exists(path):
+        return 0
+    with open(path, "rb") as f:
+        return f.read().count(b"\n")
+
+
+@pytest.mark.parametrize("how", ["reload", "reopen"])
+def test_stalled_fifo_log_can_be_moved(echod_factory, tmp_path, how):
+    """access_log on a FIFO whose reader stopped reading: a reload to a new
+    path, or a rename plus SIGUSR1, moves the log anyway. The write stuck in
+    the FIFO is left behind and said so; new lines reach the new file."""
+    fifo = str(tmp_path / "access.fifo")
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        d = echod_factory(config(str(tmp_path), fifo, buffer="64k",
+                                 error_log="stderr", shutdown="1s"),
+                          tmpdir=str(tmp_path))
+        # More than the pipe holds: a write is stuck in it for good.
+        load(d.port, 1500, threads=4)
+        if how == "reload":
+            new = str(tmp_path / "new.log")
+            with open(d.conf_path, "w") as f:
+                f.write(config(str(tmp_path), new, buffer="64k",
+                               error_log="stderr", shutdown="1s")
+                        .replace("{port}", str(d.port)))
+            d.signal(signal.SIGHUP)
+            assert wait_for(lambda: "reload done" in d.stderr()), d.stderr()
+        else:
+            # The file takes the FIFO's name; the reopen finds it there.
+            new = fifo
+            tmp = str(tmp_path / "access.tmp")
+            open(tmp, "w").close()
+            os.rename(tmp, fifo)
+            d.signal(signal.SIGUSR1)
+        assert wait_for(lambda: "left with the stalled write" in d.stderr(),
+                        timeout=10), d.stderr()
+        # New connections' lines land in the new file within a few seconds,
+        # and echoing never stopped.
+        for _ in range(3):
+            roundtrip(d.port, b"after the move")
+        assert wait_for(lambda: count_lines(new) >= 3), d.stderr()
+        lines = [l for l in read_lines(new) if "lines dropped" not in l]
+        assert len(lines) >= 3
+        check_access(lines, "text")
+        before = count_lines(new)
+        load(d.port, 50, threads=2)
+        assert wait_for(lambda: count_lines(new) >= before + 50), d.stderr()
+        assert d.stop() == 0
+        # The stalled write's lines are counted, in the new file too.
+        lines = read_lines(new)
+        assert any("lines dropped" in l for l in lines)
+        check_access([l for l in lines if "lines dropped" not in l], "text")
+    finally:
+        os.close(reader)
+
+
+def test_turning_off_a_stalled_log(echod_factory, tmp_path):
+    """A reload that turns off an access log stuck on a FIFO neither blocks
+    nor loses count: echod keeps echoing and accepting, reports what it
+    left behind, and exits cleanly."""
+    fifo = str(tmp_path / "access.fifo")
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        d = echod_factory(config(str(tmp_path), fifo, buffer="64k",
+                                 error_log="stderr", shutdown="1s"),
+                          tmpdir=str(tmp_path))
+        load(d.port, 1500, threads=4)
+        with open(d.conf_path, "w") as f:
+            f.write(config(str(tmp_path), "off", error_log="stderr",
+                           shutdown="1s").replace("{port}", str(d.port)))
+        d.signal(signal.SIGHUP)
+        assert wait_for(lambda: "reload done" in d.stderr()), d.stderr()
+        load(d.port, 50, threads=2)
+        assert wait_for(lambda: "lines not written (log turned off)" in
+                        d.stderr(), timeout=10), d.stderr()
+        assert d.stop() == 0
+    finally:
+        os.close(reader)
