@@ -354,6 +354,10 @@ static const struct {
 	{ "echod_log_lines_dropped_total", "counter",
 	    "Log lines dropped because the sink's buffer was full.",
 	    offsetof(struct log_sink_stats, lines_dropped) },
+	{ "echod_log_lines_abandoned_total", "counter",
+	    "Of the dropped lines, those in a write given up on (a stalled "
+	    "file replaced by a reopen).",
+	    offsetof(struct log_sink_stats, lines_abandoned) },
 	{ "echod_log_written_bytes_total", "counter",
 	    "Bytes written to the log file.",
 	    offsetof(struct log_sink_stats, bytes_written) },

@@ -852,6 +852,7 @@ log_stats(struct log_sink_stats *event_log, struct log_sink_stats *access)
 		out[k]->enabled = 1;
 		out[k]->lines_written = st.lines_written;
 		out[k]->lines_dropped = st.lines_dropped + pending[k];
+		out[k]->lines_abandoned = st.lines_abandoned;
 		out[k]->bytes_written = st.bytes_written;
 		out[k]->bytes_queued = st.bytes_queued;
 		out[k]->write_errors = st.write_errors;

@@ -86,6 +86,7 @@ struct log_sink_stats {
 	int		enabled;
 	uint64_t	lines_written;
 	uint64_t	lines_dropped;	/* buffer full: counted, never silent */
+	uint64_t	lines_abandoned; /* of those, in a write given up on */
 	uint64_t	bytes_written;
 	uint64_t	bytes_queued;
 	uint64_t	write_errors;
