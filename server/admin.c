@@ -637,37 +637,34 @@ stats_cb(struct evhttp_request *req, void *arg)
 /* --- /healthz and the rest ------------------------------------------------ */
 
 static void
-healthz_cb(struct evhttp_request *req, void *arg)
+reply_text(struct evhttp_request *req, int code, const char *reason,
+    const char *text)
 {
-	struct evbuffer	*b;
-
-	(void)arg;
-	b = evhttp_request_get_output_buffer(req);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "text/plain; charset=utf-8");
+	evbuffer_add(evhttp_request_get_output_buffer(req), text,
+	    strlen(text));
+	evhttp_send_reply(req, code, reason, NULL);
+}
+
+static void
+healthz_cb(struct evhttp_request *req, void *arg)
+{
+	(void)arg;
 	/* Stopping: tell load balancers to look elsewhere. */
-	if (srv->stopping) {
-		evbuffer_add_printf(b, "stopping\n");
-		evhttp_send_reply(req, HTTP_SERVUNAVAIL, "Service Unavailable",
-		    NULL);
-		return;
-	}
-	evbuffer_add_printf(b, "ok\n");
-	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+	if (srv->stopping)
+		reply_text(req, HTTP_SERVUNAVAIL, "Service Unavailable",
+		    "stopping\n");
+	else
+		reply_text(req, HTTP_OK, "OK", "ok\n");
 }
 
 static void
 notfound_cb(struct evhttp_request *req, void *arg)
 {
-	struct evbuffer	*b;
-
 	(void)arg;
-	b = evhttp_request_get_output_buffer(req);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "text/plain; charset=utf-8");
-	evbuffer_add_printf(b, "not found: try /metrics, /stats or "
-	    "/healthz\n");
-	evhttp_send_reply(req, HTTP_NOTFOUND, "Not Found", NULL);
+	reply_text(req, HTTP_NOTFOUND, "Not Found",
+	    "not found: try /metrics, /stats or /healthz\n");
 }
 
 int
