@@ -209,11 +209,24 @@ next_worker(void)
 	return w;
 }
 
-/* Main thread: hand the connection to a worker. */
 static struct listener *
 lsock_listener(struct lsock *ls)
 {
 	return atomic_load_explicit(&ls->listener, memory_order_acquire);
+}
+
+/* An admitted connection: the main thread hands it to a worker; a worker
+ * with a reuseport socket serves it itself. */
+static void
+lsock_serve(struct lsock *ls, struct listener *l, int fd,
+    const struct sockaddr *sa, socklen_t len)
+{
+	if (ls->worker == NULL)
+		worker_dispatch_conn(next_worker(), fd, l, sa, len);
+	else if (l->tls)
+		tls_conn_start(ls->worker, fd, l, sa, len);
+	else
+		conn_start(ls->worker, fd, l, sa, len);
 }
 
 static void
@@ -229,7 +242,7 @@ accept_main_cb(struct evconnlistener *evl, evutil_socket_t fd,
 		listener_pause_all();
 		return;
 	}
-	worker_dispatch_conn(next_worker(), fd, l, sa, (socklen_t)salen);
+	lsock_serve(ls, l, fd, sa, (socklen_t)salen);
 }
 
 /* Worker thread, reuseport: serve it here. */
@@ -251,10 +264,7 @@ accept_worker_cb(struct evconnlistener *evl, evutil_socket_t fd,
 			server_notify_main(MAIN_RESUME_ACCEPT);
 		return;
 	}
-	if (l->tls)
-		tls_conn_start(ls->worker, fd, l, sa, (socklen_t)salen);
-	else
-		conn_start(ls->worker, fd, l, sa, (socklen_t)salen);
+	lsock_serve(ls, l, fd, sa, (socklen_t)salen);
 }
 
 static void
@@ -399,15 +409,7 @@ lsock_take_backlog(struct lsock *ls)
 			close(fd);
 			continue;
 		}
-		if (ls->worker == NULL)
-			worker_dispatch_conn(next_worker(), fd, l,
-			    (struct sockaddr *)&ss, len);
-		else if (l->tls)
-			tls_conn_start(ls->worker, fd, l,
-			    (struct sockaddr *)&ss, len);
-		else
-			conn_start(ls->worker, fd, l, (struct sockaddr *)&ss,
-			    len);
+		lsock_serve(ls, l, fd, (struct sockaddr *)&ss, len);
 	}
 }
 
