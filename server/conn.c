@@ -35,7 +35,6 @@
  */
 #define CHARGEN_LINE	72
 #define CHARGEN_PERIOD	(95 * (CHARGEN_LINE + 2))
-#define CHARGEN_CHUNK	(64 * 1024)
 
 static char	chargen_pattern[CHARGEN_PERIOD + CHARGEN_CHUNK];
 
@@ -55,6 +54,27 @@ conn_init(void)
 	}
 	for (i = 0; len < sizeof(chargen_pattern); i++)
 		chargen_pattern[len++] = chargen_pattern[i];
+}
+
+const char *
+chargen_at(unsigned int pos)
+{
+	return chargen_pattern + pos;
+}
+
+unsigned int
+chargen_advance(unsigned int pos, size_t sent)
+{
+	return (unsigned int)((pos + sent) % CHARGEN_PERIOD);
+}
+
+void
+conn_out_add(struct evbuffer **out, const void *buf, size_t len)
+{
+	if (*out == NULL && (*out = evbuffer_new()) == NULL)
+		fatalx("out of memory for a connection buffer");
+	if (evbuffer_add(*out, buf, len) != 0)
+		fatalx("out of memory for a connection buffer");
 }
 
 const char *
@@ -216,10 +236,7 @@ conn_echo(struct conn *c, const char *buf, size_t len)
 		if (len == 0)
 			return 0;
 	}
-	if (c->out == NULL && (c->out = evbuffer_new()) == NULL)
-		fatalx("out of memory for a connection buffer");
-	if (evbuffer_add(c->out, buf, len) != 0)
-		fatalx("out of memory for a connection buffer");
+	conn_out_add(&c->out, buf, len);
 	return 0;
 }
 
@@ -277,7 +294,7 @@ conn_chargen(struct conn *c)
 {
 	ssize_t	n;
 
-	n = write(c->fd, chargen_pattern + c->chargen_pos, CHARGEN_CHUNK);
+	n = write(c->fd, chargen_at(c->chargen_pos), CHARGEN_CHUNK);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return 0;
@@ -286,8 +303,7 @@ conn_chargen(struct conn *c)
 		return -1;
 	}
 	count_out(c, (size_t)n);
-	c->chargen_pos = (uint16_t)((c->chargen_pos + (size_t)n) %
-	    CHARGEN_PERIOD);
+	c->chargen_pos = (uint16_t)chargen_advance(c->chargen_pos, (size_t)n);
 	return 0;
 }
 

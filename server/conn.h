@@ -63,6 +63,13 @@ struct conn_close_info {
 	const char		*tls_cipher;
 };
 
+/* Built once by conn_init(); used by plain and TLS chargen alike. */
+#define CHARGEN_CHUNK	(64 * 1024)	/* readable at any chargen_at() */
+const char *chargen_at(unsigned int pos);
+unsigned int chargen_advance(unsigned int pos, size_t sent);
+/* Keep what the socket did not take, in a buffer made on first use. */
+void	conn_out_add(struct evbuffer **, const void *, size_t);
+
 void	conn_init(void);
 /* Counters and the access-log line of a connection that is closing. */
 void	conn_account_close(struct worker *, const struct conn_close_info *,

@@ -53,9 +53,6 @@
 #define TLS_READ_ROUNDS	16	/* SSL_reads per event, then yield */
 #define TLS_CIPHER_SLOTS 16
 
-/* RFC 864 pattern for chargen over TLS, as conn.c sends it in plain. */
-#define CHARGEN_LINE	72
-#define CHARGEN_PERIOD	(95 * (CHARGEN_LINE + 2))
 
 enum tconn_state {
 	TC_HANDSHAKE,
@@ -121,7 +118,6 @@ static struct tls_stats	 retired;
 
 static int		 timeout_idx = -1;
 static pthread_once_t	 once = PTHREAD_ONCE_INIT;
-static char		 chargen_pattern[CHARGEN_PERIOD + TLS_WRITE_CHUNK];
 
 static void	tconn_cb(evutil_socket_t, short, void *);
 static void	tconn_free(struct tconn *, enum close_reason);
@@ -129,18 +125,7 @@ static void	tconn_free(struct tconn *, enum close_reason);
 static void
 tls_once(void)
 {
-	size_t	i, line, col, len = 0;
-
 	timeout_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-	for (line = 0; line < 95; line++) {
-		for (col = 0; col < CHARGEN_LINE; col++)
-			chargen_pattern[len++] = (char)(' ' +
-			    (line + col) % 95);
-		chargen_pattern[len++] = '\r';
-		chargen_pattern[len++] = '\n';
-	}
-	for (i = 0; len < sizeof(chargen_pattern); i++)
-		chargen_pattern[len++] = chargen_pattern[i];
 }
 
 /* ---- configuration ---------------------------------------------------- */
@@ -796,10 +781,7 @@ tconn_echo(struct tconn *c, const char *buf, size_t len)
 	}
 	if (len == 0)
 		return 0;
-	if (c->out == NULL && (c->out = evbuffer_new()) == NULL)
-		fatalx("out of memory for a connection buffer");
-	if (evbuffer_add(c->out, buf, len) != 0)
-		fatalx("out of memory for a connection buffer");
+	conn_out_add(&c->out, buf, len);
 	return 0;
 }
 
@@ -855,11 +837,11 @@ tconn_chargen(struct tconn *c)
 {
 	int	n;
 
-	n = tconn_write(c, chargen_pattern + c->chargen_pos, TLS_WRITE_CHUNK);
+	/* conn_init() built the pattern: CHARGEN_CHUNK >= TLS_WRITE_CHUNK. */
+	n = tconn_write(c, chargen_at(c->chargen_pos), TLS_WRITE_CHUNK);
 	if (n <= 0)
 		return n;
-	c->chargen_pos = (uint16_t)((c->chargen_pos + (size_t)n) %
-	    CHARGEN_PERIOD);
+	c->chargen_pos = (uint16_t)chargen_advance(c->chargen_pos, (size_t)n);
 	return 0;
 }
 

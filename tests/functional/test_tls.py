@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import ECHOD, SLOW
-from echod_util import run_echod
+from echod_util import check_chargen, run_echod
 from tls_util import (BioClient, Pki, client_ctx, client_hello,
                       closed_by_peer, echo, recv_n, tls_conf, tls_connect,
                       tls_stats, wait_for)
@@ -64,6 +64,16 @@ def test_small_max_buffer_is_byte_exact(echod_factory, pki):
     payload = os.urandom(2 * MiB)
     with tls_connect(d.port, client_ctx(pki)) as s:
         assert echo(s, payload) == payload
+
+
+def test_chargen_over_tls(echod_factory, pki):
+    d = echod_factory(tls_conf(pki, listener={"mode": "chargen"}))
+    with tls_connect(d.port, client_ctx(pki)) as s:
+        data = recv_n(s, 200000)
+    check_chargen(data)
+    # The same stream as plain chargen: line n starts n characters in.
+    first = data.split(b"\r\n")[0]
+    assert first == bytes(range(0x20, 0x20 + 72))
 
 
 def test_concurrent_connections(echod_factory, pki):
