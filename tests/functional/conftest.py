@@ -126,14 +126,21 @@ def echod_factory():
         d.kill()
 
 
+def wait_for(pred, timeout=10.0, step=0.02):
+    """Poll pred until it returns something true, and return that; at the
+    deadline (scaled by SLOW), return its last value."""
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
 def echo_roundtrip(port, payload, host="127.0.0.1", timeout=10.0):
     """Send payload, shut the write side, read until EOF; returns the bytes."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.create_connection((host, port), timeout=timeout * SLOW) if family == socket.AF_INET \
-            else socket.socket(family, socket.SOCK_STREAM) as s:
-        if family == socket.AF_INET6:
-            s.settimeout(timeout * SLOW)
-            s.connect((host, port))
+    with socket.create_connection((host, port), timeout=timeout * SLOW) as s:
         s.sendall(payload)
         s.shutdown(socket.SHUT_WR)
         chunks = []

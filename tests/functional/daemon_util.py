@@ -90,17 +90,6 @@ def wait_gone(pid, timeout=15.0):
     return False
 
 
-def wait_for(pred, timeout=10.0, step=0.02):
-    """Poll pred until it returns something true; returns that or None."""
-    deadline = time.monotonic() + timeout * SLOW
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return None
-
-
 def kill_pid(pid):
     """Best effort: SIGKILL a daemon left behind by a failing test."""
     if pid and alive(pid):

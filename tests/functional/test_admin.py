@@ -12,7 +12,8 @@ import socket
 import pytest
 
 from conftest import ECHOD, Echod, free_port
-from daemon_util import Setup, http_get, listening_socket, run, wait_for
+from conftest import wait_for
+from daemon_util import Setup, http_get, listening_socket, run
 from echod_util import connect, read_to_eof, roundtrip
 
 prom = pytest.importorskip("prometheus_client.parser")

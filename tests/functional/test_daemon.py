@@ -16,10 +16,10 @@ import time
 
 import pytest
 
-from conftest import ECHOD, ROOT, SLOW, Echod, free_port
+from conftest import ECHOD, ROOT, SLOW, Echod, free_port, wait_for
 from daemon_util import (NotifySocket, Setup, activation_cmd, alive, comm,
                          dead_pid, kill_pid, listening_socket, read_pid,
-                         run, wait_for, wait_gone)
+                         run, wait_gone)
 from echod_util import connect, read_to_eof, roundtrip
 
 pytestmark = pytest.mark.skipif(not os.access(ECHOD, os.X_OK),

@@ -7,13 +7,12 @@ import json
 import os
 import re
 import signal
-import socket
 import threading
 import time
 
 import pytest
 
-from conftest import ECHOD, SLOW
+from conftest import ECHOD, SLOW, echo_roundtrip, wait_for
 
 pytestmark = pytest.mark.skipif(not os.path.exists(ECHOD),
                                 reason="echod is not built")
@@ -51,17 +50,7 @@ def config(tmp, access_log, fmt="text", error_log=None, buffer="4m",
 
 
 def roundtrip(port, payload):
-    with socket.create_connection(("127.0.0.1", port), timeout=10 * SLOW) as s:
-        s.sendall(payload)
-        s.shutdown(socket.SHUT_WR)
-        got = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            got += b
-    assert got == payload
-    return s
+    assert echo_roundtrip(port, payload) == payload
 
 
 def load(port, n, threads=4, stop=None):
@@ -255,15 +244,6 @@ def test_unopenable_log_is_a_startup_error(echod_factory, tmp_path, key):
                       wait=False)
     assert d.proc.wait(timeout=10 * SLOW) != 0
     assert key in d.stderr() and "x.log" in d.stderr()
-
-
-def wait_for(pred, timeout=5.0):
-    deadline = time.monotonic() + timeout * SLOW
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
 
 
 def count_lines(path):

@@ -9,23 +9,11 @@ import socket
 import threading
 import time
 
-import pytest
-
-from conftest import SLOW, free_port, wait_port
+from conftest import SLOW, echo_roundtrip, free_port, wait_for, wait_port
 
 
-def roundtrip(port, data=b"reload" * 100, host="127.0.0.1"):
-    with socket.create_connection((host, port), timeout=5 * SLOW) as s:
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
-        got = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            got += b
-        return got
-
+def roundtrip(port, data=b"reload" * 100):
+    return echo_roundtrip(port, data)
 
 def refused(port):
     try:
@@ -35,15 +23,6 @@ def refused(port):
         return True
     except OSError:     # caught in the middle of the removal: try again
         return False
-
-
-def wait_for(pred, timeout=5.0):
-    deadline = time.monotonic() + timeout * SLOW
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
 
 
 def write_conf(d, text):

@@ -13,11 +13,11 @@ import time
 
 import pytest
 
-from conftest import ECHOD, SLOW
+from conftest import ECHOD, SLOW, wait_for
 from echod_util import check_chargen, run_echod
+from echod_util import recv_exact as recv_n
 from tls_util import (BioClient, Pki, client_ctx, client_hello,
-                      closed_by_peer, echo, recv_n, tls_conf, tls_connect,
-                      tls_stats, wait_for)
+                      closed_by_peer, echo, tls_conf, tls_connect, tls_stats)
 
 MiB = 1 << 20
 

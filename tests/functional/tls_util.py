@@ -124,25 +124,6 @@ def tls_connect(port, ctx, session=None, timeout=10.0):
         raise
 
 
-def recv_n(sock, n, timeout=10.0):
-    """n bytes, or what arrived before EOF or the deadline."""
-    deadline = time.monotonic() + timeout * SLOW
-    buf = bytearray()
-    while len(buf) < n:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        sock.settimeout(left)
-        try:
-            b = sock.recv(min(n - len(buf), 1 << 20))
-        except socket.timeout:
-            break
-        if not b:
-            break
-        buf += b
-    return bytes(buf)
-
-
 def echo(sock, payload, timeout=30.0):
     """Send payload while reading it back, in one thread (an SSL object
     must not be used by two threads at once), with a non-blocking socket;
@@ -320,15 +301,6 @@ def tls_stats(stderr):
             name, n = part.rsplit(" ", 1)
             out[name] = int(n)
     return out
-
-
-def wait_for(pred, timeout=10.0, step=0.05):
-    deadline = time.monotonic() + timeout * SLOW
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def readable_within(sock, wait):
