@@ -42,10 +42,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-cpu_ns() {
-	cat /proc/"$1"/task/*/schedstat 2>/dev/null |
-	    awk '{ s += $1 } END { printf "%d\n", s }'
-}
+. "$(dirname "$0")/lib.sh"	# cpu_ns
 
 # run MODE (off|on): prints "ns_per_request lines requests"
 run() {

@@ -50,6 +50,7 @@ trap 'exit 1' INT TERM
 
 REDIS_PORT=$PORT_BASE
 ECHOD_PORT=$((PORT_BASE + 1))
+. "$(dirname "$0")/lib.sh"
 
 # A throwaway CA and server certificate.
 (
@@ -80,19 +81,6 @@ address = 127.0.0.1:$ECHOD_PORT
 tls = yes
 EOF
 
-wait_port() {
-	i=0
-	while ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -lt 200 ] || { echo "$0: nothing listens on $1" >&2; exit 1; }
-		sleep 0.05
-	done
-}
-
-cpu_ns() {
-	cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'
-}
-
 taskset -c "$SERVER_CPU" "$REDIS" --port 0 --tls-port "$REDIS_PORT" \
     --bind 127.0.0.1 --tls-cert-file "$TMP/server.pem" \
     --tls-key-file "$TMP/server.key" --tls-ca-cert-file "$TMP/ca.pem" \
@@ -105,72 +93,20 @@ ECHOD_PID=$!
 wait_port "$REDIS_PORT"
 wait_port "$ECHOD_PORT"
 
-# One client run against pid $1 on port $2; prints ns of server CPU per
-# request and requests per second.
-measure() {
-	pid=$1 port=$2 n=$3
-	shift 3
-	before=$(cpu_ns "$pid")
-	taskset -c "$CLIENT_CPU" redis-benchmark -h 127.0.0.1 -p "$port" \
-	    --tls --cacert "$TMP/ca.pem" --sni localhost \
-	    -n "$n" --csv "$@" >"$TMP/rb.out" 2>&1 || {
-		echo "$0: redis-benchmark failed on port $port:" >&2
-		cat "$TMP/rb.out" >&2
-		exit 1
-	}
-	after=$(cpu_ns "$pid")
-	kill -0 "$pid" 2>/dev/null || { echo "$0: server $pid died" >&2; exit 1; }
-	[ "$after" -gt "$before" ] || { echo "$0: no CPU time for $pid" >&2; exit 1; }
-	rps=$(tail -n 1 "$TMP/rb.out" | cut -d, -f2 | tr -d '"')
-	echo "$((after - before)) $n $rps" | awk '{ printf "%.1f %.0f\n", $1 / $2, $3 }'
-}
+REF_NAME=redis REF_PID=$REDIS_PID REF_PORT=$REDIS_PORT
+RB_EXTRA=(--tls --cacert "$TMP/ca.pem" --sni localhost)
 
-median() {
-	sort -n | awk '{ v[NR] = $1 } END {
-		if (NR % 2) print v[(NR + 1) / 2];
-		else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-P64=$(printf '%064d' 0 | tr 0 x)
-P4K=$(printf '%04096d' 0 | tr 0 x)
-
-# name, connections, pipeline, requests, payload
+# The cases chosen by CASES, by number.
 CASE_NO=0
 run_case() {
-	name=$1 conns=$2 pipe=$3 payload=$5
 	CASE_NO=$((CASE_NO + 1))
-	case " $CASES " in *" $CASE_NO "*) ;; *) return 0 ;; esac
-	n=$(awk -v n="$4" -v s="$SCALE" 'BEGIN { printf "%d\n", n * s }')
-	for s in redis echod; do : >"$TMP/$s.ns"; : >"$TMP/$s.rps"; done
-	r=0
-	while [ $r -lt "$REPS" ]; do
-		if [ $((r % 2)) -eq 0 ]; then order="redis echod"; else order="echod redis"; fi
-		for s in $order; do
-			if [ $s = redis ]; then pid=$REDIS_PID port=$REDIS_PORT
-			else pid=$ECHOD_PID port=$ECHOD_PORT; fi
-			set -- $(measure "$pid" "$port" "$n" -c "$conns" \
-			    -P "$pipe" ECHO "$payload")
-			echo "$1" >>"$TMP/$s.ns"
-			echo "$2" >>"$TMP/$s.rps"
-		done
-		r=$((r + 1))
-	done
-	b=$(median <"$TMP/redis.ns")
-	e=$(median <"$TMP/echod.ns")
-	brps=$(median <"$TMP/redis.rps")
-	erps=$(median <"$TMP/echod.rps")
-	awk -v name="$name" -v b="$b" -v e="$e" -v brps="$brps" \
-	    -v erps="$erps" -v t="$TARGET" 'BEGIN {
-		r = e / b
-		printf "%-22s %10.1f %10.1f %7.3f %6s %9.0f %9.0f\n",
-		    name, b, e, r, r <= t ? "ok" : "MISS", brps, erps }'
+	case " $CASES " in *" $CASE_NO "*) compare_case "$@" ;; esac
 }
 
 echo "tls_cpu: echod vs redis-server $("$REDIS" --version | sed 's/.*v=\([^ ]*\).*/\1/'), TLS 1.3 $CIPHERSUITE," \
     "server on cpu $SERVER_CPU, redis-benchmark --tls on cpu $CLIENT_CPU, median of $REPS runs"
 echo "$(uname -sr), $(nproc) cpus, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(openssl version)"
-printf "%-22s %10s %10s %7s %6s %9s %9s\n" case "redis ns" "echod ns" ratio \
-    "<=$TARGET" "redis rps" "echod rps"
+compare_header
 run_case "50 conns x 64 B"      50 1  200000  "$P64"
 run_case "50 conns x 64 B, P16" 50 16 1000000 "$P64"
 run_case "10 conns x 4 KiB"     10 1  100000  "$P4K"
