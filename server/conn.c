@@ -69,6 +69,20 @@ chargen_advance(unsigned int pos, size_t sent)
 }
 
 void
+conn_socket_setup(int fd)
+{
+	int	one = 1;
+
+	/*
+	 * Replies go out at once, not after a delayed ACK. The socket is
+	 * already non-blocking: both accept paths (libevent's listener and
+	 * the backlog taken before a close) accept with SOCK_NONBLOCK.
+	 */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+		log_debug("TCP_NODELAY: %s", strerror(errno));
+}
+
+void
 conn_out_add(struct evbuffer **out, const void *buf, size_t len)
 {
 	if (*out == NULL && (*out = evbuffer_new()) == NULL)
@@ -214,6 +228,18 @@ count_out(struct conn *c, size_t n)
 	counter_add(&worker_self()->stats.bytes_out, n);
 }
 
+/* A write failed: 0 when the socket is only full, else the connection is
+ * freed (-1); a peer that reset or went away closed it, not an error. */
+static int
+conn_write_failed(struct conn *c)
+{
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return 0;
+	conn_free(c, errno == EPIPE || errno == ECONNRESET ? CLOSE_CLIENT :
+	    CLOSE_ERROR);
+	return -1;
+}
+
 /* Send buf back, keeping what the socket does not take. -1: freed. */
 static int
 conn_echo(struct conn *c, const char *buf, size_t len)
@@ -223,11 +249,8 @@ conn_echo(struct conn *c, const char *buf, size_t len)
 	if (pending(c) == 0) {
 		n = write(c->fd, buf, len);
 		if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR) {
-				conn_free(c, CLOSE_ERROR);
+			if (conn_write_failed(c) != 0)
 				return -1;
-			}
 			n = 0;
 		}
 		count_out(c, (size_t)n);
@@ -274,13 +297,8 @@ conn_flush(struct conn *c)
 	int	n;
 
 	n = evbuffer_write(c->out, c->fd);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return 0;
-		conn_free(c, errno == EPIPE || errno == ECONNRESET ?
-		    CLOSE_CLIENT : CLOSE_ERROR);
-		return -1;
-	}
+	if (n < 0)
+		return conn_write_failed(c);
 	count_out(c, (size_t)n);
 	if (c->eof && pending(c) == 0) {
 		conn_free(c, CLOSE_CLIENT);
@@ -295,13 +313,8 @@ conn_chargen(struct conn *c)
 	ssize_t	n;
 
 	n = write(c->fd, chargen_at(c->chargen_pos), CHARGEN_CHUNK);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return 0;
-		conn_free(c, errno == EPIPE || errno == ECONNRESET ?
-		    CLOSE_CLIENT : CLOSE_ERROR);
-		return -1;
-	}
+	if (n < 0)
+		return conn_write_failed(c);
 	count_out(c, (size_t)n);
 	c->chargen_pos = (uint16_t)chargen_advance(c->chargen_pos, (size_t)n);
 	return 0;
@@ -334,12 +347,8 @@ conn_start(struct worker *w, int fd, struct listener *l,
     const struct sockaddr *peer, socklen_t peerlen)
 {
 	struct conn	*c;
-	int		 one = 1;
 
-	/* Replies go out at once, not after a delayed ACK. */
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
-		log_debug("TCP_NODELAY: %s", strerror(errno));
-	evutil_make_socket_nonblocking(fd);
+	conn_socket_setup(fd);
 	c = xcalloc(1, sizeof(*c));
 	listener_ref(l);
 	c->listener = l;

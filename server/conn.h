@@ -67,6 +67,8 @@ struct conn_close_info {
 #define CHARGEN_CHUNK	(64 * 1024)	/* readable at any chargen_at() */
 const char *chargen_at(unsigned int pos);
 unsigned int chargen_advance(unsigned int pos, size_t sent);
+/* An accepted socket, before it is served (plain or TLS). */
+void	conn_socket_setup(int fd);
 /* Keep what the socket did not take, in a buffer made on first use. */
 void	conn_out_add(struct evbuffer **, const void *, size_t);
 

@@ -1010,7 +1010,6 @@ tls_conn_start(struct worker *w, int fd, struct listener *l,
 	SSL			*ssl;
 	SSL_CTX			*ctx;
 	uint64_t		 ms;
-	int			 one = 1;
 	char			 why[256];
 
 	/* Once: a reload may swap the listener's context meanwhile (the old
@@ -1026,9 +1025,7 @@ tls_conn_start(struct worker *w, int fd, struct listener *l,
 		return;
 	}
 	SSL_set_accept_state(ssl);
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
-		log_debug("TCP_NODELAY: %s", strerror(errno));
-	evutil_make_socket_nonblocking(fd);
+	conn_socket_setup(fd);
 	c = xcalloc(1, sizeof(*c));
 	c->worker = w;
 	listener_ref(l);
