@@ -7,7 +7,6 @@
 #include <sys/types.h>
 #include <sys/resource.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,17 +271,8 @@ bind_listeners(void)
 static void
 make_notify_pipe(void)
 {
-	int	fds[2];
-
-	if (pipe(fds) != 0)
-		fatal("pipe");
-	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0 ||
-	    fcntl(fds[1], F_SETFL, O_NONBLOCK) != 0 ||
-	    fcntl(fds[0], F_SETFD, FD_CLOEXEC) != 0 ||
-	    fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0)
-		fatal("fcntl");
-	srv->notify_rd = fds[0];
-	srv->notify_wr = fds[1];
+	if (wake_pipe(&srv->notify_rd, &srv->notify_wr) != 0)
+		fatal("notify pipe");
 	srv->notify_ev = event_new(srv->base, srv->notify_rd,
 	    EV_READ | EV_PERSIST, notify_cb, NULL);
 	if (srv->notify_ev == NULL || event_add(srv->notify_ev, NULL) != 0)

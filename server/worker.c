@@ -36,8 +36,9 @@ worker_self(void)
 	return self;
 }
 
-static int
-make_pipe(int *rd, int *wr)
+/* A wake-up pipe: both ends non-blocking and close-on-exec. */
+int
+wake_pipe(int *rd, int *wr)
 {
 	int	fds[2];
 
@@ -65,7 +66,7 @@ worker_new(int id)
 	w->id = id;
 	pthread_mutex_init(&w->lock, NULL);
 	STAILQ_INIT(&w->queue);
-	if (make_pipe(&w->wake_rd, &w->wake_wr) != 0)
+	if (wake_pipe(&w->wake_rd, &w->wake_wr) != 0)
 		fatal("worker %d: pipe", id);
 	if ((w->base = event_base_new()) == NULL)
 		fatalx("worker %d: cannot create event base", id);

@@ -79,6 +79,7 @@ void		 worker_call(struct worker *, worker_fn, void *);
 void		 worker_conn_gone(struct worker *);
 /* The worker running the calling thread (NULL on the main thread). */
 struct worker	*worker_self(void);
+int		 wake_pipe(int *rd, int *wr);
 void		 worker_dispatch_conn(struct worker *, int fd,
 		    struct listener *, const struct sockaddr *, socklen_t);
 
