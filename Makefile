@@ -2,7 +2,7 @@
 .PHONY: all demo test clean
 
 all:
-	@sh .ci/deps.sh
+	@sh .ci/deps.sh build
 	@[ -f build/build.ninja ] || meson setup build
 	ninja -C build
 
@@ -17,7 +17,7 @@ demo: all
 	./build/client/echoload -d 5s -c 50 127.0.0.1:7007
 
 test:
-	@sh .ci/deps.sh
+	@sh .ci/deps.sh build test
 	bash tests/run.sh
 
 clean:
