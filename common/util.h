@@ -5,6 +5,7 @@
 #ifndef ECHOLOAD_UTIL_H
 #define ECHOLOAD_UTIL_H
 
+#include <sys/time.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,5 +23,7 @@ uint64_t	 now_us(void);
 uint64_t	 now_ns(void);
 /* Wall clock in microseconds since the epoch. */
 uint64_t	 wall_us(void);
+/* A duration in microseconds as a timeval (for libevent); returns tv. */
+struct timeval	*tv_from_us(struct timeval *tv, uint64_t us);
 
 #endif
