@@ -25,6 +25,7 @@
 #include "report.h"
 #include "run.h"
 #include "session.h"
+#include "sock.h"
 #include "tls.h"
 #include "util.h"
 
@@ -436,8 +437,7 @@ check_target(struct run *r)
 	char		buf[128];
 	int		fd, err = 0, rv;
 
-	fd = socket(r->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
+	fd = sock_open(r->addr.ss_family, SOCK_STREAM, 0, 1);
 	if (fd == -1) {
 		err = errno;
 		goto fail;

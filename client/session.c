@@ -34,6 +34,7 @@
 #include "hist.h"
 #include "run.h"
 #include "session.h"
+#include "sock.h"
 #include "tls.h"
 #include "util.h"
 
@@ -66,7 +67,7 @@ sess_send(struct session *s, const void *buf, size_t len)
 {
 	if (s->ssl != NULL)
 		return tls_send(s, buf, len);
-	return send(s->fd, buf, len, MSG_NOSIGNAL);
+	return sock_send(s->fd, buf, len);
 }
 
 static ssize_t
@@ -351,13 +352,16 @@ sess_connect(struct session *s, uint64_t now)
 	const struct run	*r = s->w->run;
 	int			 one = 1;
 
-	s->fd = socket(r->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
+	s->fd = sock_open(r->addr.ss_family, SOCK_STREAM, 0, 1);
 	if (s->fd == -1) {
 		sess_fail(s, ERR_CONNECT, errno, now);
 		return;
 	}
+#if HAVE_TCP_NODELAY
 	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+#else
+	(void)one;
+#endif
 	event_assign(&s->ev_read, s->w->base, s->fd, EV_READ | EV_PERSIST,
 	    on_read, s);
 	event_assign(&s->ev_write, s->w->base, s->fd, EV_WRITE, on_connected,

@@ -103,3 +103,16 @@ tv_from_us(struct timeval *tv, uint64_t us)
 	tv->tv_usec = (suseconds_t)(us % 1000000);
 	return tv;
 }
+
+#if !HAVE_MEMRCHR
+void *
+compat_memrchr(const void *s, int c, size_t n)
+{
+	const unsigned char	*p = (const unsigned char *)s + n;
+
+	while (p > (const unsigned char *)s)
+		if (*--p == (unsigned char)c)
+			return (void *)p;
+	return NULL;
+}
+#endif

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "platform.h"
+
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
 
 void	*xmalloc(size_t);
@@ -25,5 +27,11 @@ uint64_t	 now_ns(void);
 uint64_t	 wall_us(void);
 /* A duration in microseconds as a timeval (for libevent); returns tv. */
 struct timeval	*tv_from_us(struct timeval *tv, uint64_t us);
+
+/* memrchr(3) is a GNU and BSD extension that macOS lacks. */
+#if !HAVE_MEMRCHR
+void	*compat_memrchr(const void *, int, size_t);
+#define memrchr compat_memrchr
+#endif
 
 #endif

@@ -28,6 +28,7 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "sock.h"
 #include "stats.h"
 #include "tls.h"
 #include "util.h"
@@ -51,8 +52,7 @@ admin_bind_one(struct sockaddr_storage *ss, socklen_t len, char *err,
 	int	fd, one = 1, zero = 0;
 
 	addr_format((struct sockaddr *)ss, where, sizeof(where));
-	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
+	fd = sock_open(ss->ss_family, SOCK_STREAM, 0, 1);
 	if (fd == -1) {
 		snprintf(err, errlen, "admin %s: socket: %s", where,
 		    strerror(errno));

@@ -76,7 +76,7 @@ conn_socket_setup(int fd)
 	/*
 	 * Replies go out at once, not after a delayed ACK. The socket is
 	 * already non-blocking: both accept paths (libevent's listener and
-	 * the backlog taken before a close) accept with SOCK_NONBLOCK.
+	 * the backlog taken before a close) make it so as they accept.
 	 */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
 		log_debug("TCP_NODELAY: %s", strerror(errno));

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "parse.h"
 #include "server.h"
+#include "sock.h"
 #include "util.h"
 
 /* The byte that tells the parent the child is serving; text never has it. */
@@ -542,12 +543,11 @@ sd_notify_send(const char *msg)
 		n = snprintf(buf, sizeof(buf), "%s", msg);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return;
-	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1) {
+	if ((fd = sock_open(AF_UNIX, SOCK_DGRAM, 0, 0)) == -1) {
 		log_warn("NOTIFY_SOCKET");
 		return;
 	}
-	if (sendto(fd, buf, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&sun,
-	    len) == -1)
+	if (sock_sendto(fd, buf, (size_t)n, (struct sockaddr *)&sun, len) == -1)
 		log_warn("NOTIFY_SOCKET %s", path);
 	close(fd);
 }

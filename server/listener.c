@@ -23,6 +23,7 @@
 #include "listener.h"
 #include "log.h"
 #include "server.h"
+#include "sock.h"
 #include "tls.h"
 #include "util.h"
 #include "worker.h"
@@ -61,20 +62,23 @@ bind_one(const struct sockaddr_storage *ss, socklen_t len, int backlog,
 	int	 fd, one = 1, zero = 0;
 
 	addr_format((const struct sockaddr *)ss, where, sizeof(where));
-	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
+	fd = sock_open(ss->ss_family, SOCK_STREAM, 0, 1);
 	if (fd == -1) {
 		snprintf(err, errlen, "%s: socket: %s", where, strerror(errno));
 		return -1;
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
 		goto fail;
-#ifdef SO_REUSEPORT
+#if HAVE_SO_REUSEPORT_LB
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT_LB, &one,
+	    sizeof(one)) != 0)
+		goto fail;
+#elif HAVE_SO_REUSEPORT
 	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
 	    sizeof(one)) != 0)
 		goto fail;
 #else
-	if (reuseport) {
+	if (reuseport) {	/* listener_new turned it off */
 		errno = EOPNOTSUPP;
 		goto fail;
 	}
@@ -140,7 +144,12 @@ listener_new(const struct listen_conf *lc)
 	l->mode = lc->mode;
 	l->tls = lc->tls;
 	l->backlog = lc->backlog;
-	l->reuseport = lc->reuseport;
+	/* Without a balancing SO_REUSEPORT one socket would get every
+	 * connection: keep the shared socket instead, and say so. */
+	l->reuseport = lc->reuseport && HAVE_REUSEPORT;
+	if (lc->reuseport && !HAVE_REUSEPORT)
+		log_warnx("listener %s: reuseport is not available on this "
+		    "system; its workers share one socket", lc->name);
 	return l;
 }
 
@@ -401,8 +410,7 @@ lsock_take_backlog(struct lsock *ls)
 
 	for (n = 0; n < 65536; n++) {
 		len = sizeof(ss);
-		fd = accept4(ls->fd, (struct sockaddr *)&ss, &len,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = sock_accept(ls->fd, (struct sockaddr *)&ss, &len);
 		if (fd == -1)
 			return;
 		if (!server_conn_admit(l)) {
@@ -498,7 +506,8 @@ listener_same_socket(const struct listener *l, const struct listen_conf *lc)
 		return 0;
 	return strcmp(spec.host, lc->spec.host) == 0 &&
 	    spec.port == lc->spec.port && spec.wildcard == lc->spec.wildcard &&
-	    l->reuseport == lc->reuseport && l->backlog == lc->backlog &&
+	    l->reuseport == (lc->reuseport && HAVE_REUSEPORT) &&
+	    l->backlog == lc->backlog &&
 	    l->nsocks > 0;
 }
 

@@ -5,14 +5,17 @@
  * Lines logged on the main thread go straight into a sink. A worker thread
  * formats its lines into a thread-local buffer (log_thread_attach) and hands
  * whole buffers to the main thread through a mutex-protected queue plus an
- * eventfd watched by the main event_base: one lock per batch, none per
+ * eventfd (a pipe where there is none) watched by the main event_base: one lock per batch, none per
  * connection. A batch leaves the worker when it is large, on a short timer
  * on the worker's base, and at detach. Any other thread, and libevent's own
  * log callback (which must not call back into libevent), queue single lines
  * the same way. The event log may instead go to stderr, written
  * synchronously from whatever thread logs, or be off.
  */
+#include "platform.h"
+#if HAVE_EVENTFD
 #include <sys/eventfd.h>
+#endif
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <netinet/in.h>
@@ -33,6 +36,7 @@
 #include "config.h"
 #include "log.h"
 #include "logsink.h"
+#include "sock.h"
 #include "util.h"
 
 #define BATCH_BYTES	(32 * 1024)	/* hand a worker's lines over */
@@ -81,7 +85,8 @@ static struct batch	*q_head;
 static struct batch	**q_tail = &q_head;
 static size_t		 q_bytes[K_N];
 static uint64_t		 q_drops[K_N];
-static int		 wake_fd = -1;
+static int		 wake_fd = -1;	/* written by queue_push */
+static int		 wake_rd = -1;	/* watched; wake_fd itself if eventfd */
 
 /* A worker's lines not yet handed over. */
 struct wbuf {
@@ -237,11 +242,13 @@ queue_drain(void)
 static void
 wake_cb(evutil_socket_t fd, short what, void *arg)
 {
-	uint64_t	n;
+	char		buf[64];	/* an eventfd's counter, or pipe bytes */
+	ssize_t		n;
 
 	(void)what;
 	(void)arg;
-	while (read(fd, &n, sizeof(n)) == -1 && errno == EINTR)
+	while ((n = read(fd, buf, sizeof(buf))) == (ssize_t)sizeof(buf) ||
+	    (n == -1 && errno == EINTR))
 		;
 	queue_drain();
 }
@@ -697,6 +704,24 @@ log_open(const struct log_conf *conf, char *err, size_t errlen)
 	return 0;
 }
 
+/* The hand-off's wake-up: an eventfd where there is one, else a pipe. */
+static void
+make_wake_fd(void)
+{
+#if HAVE_EVENTFD
+	if ((wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+		fatal("eventfd");
+	wake_rd = wake_fd;
+#else
+	int	fds[2];
+
+	if (pipe_nonblock(fds) == -1)
+		fatal("log hand-off pipe");
+	wake_rd = fds[0];
+	wake_fd = fds[1];
+#endif
+}
+
 void
 log_start(struct event_base *base)
 {
@@ -704,10 +729,8 @@ log_start(struct event_base *base)
 
 	tls_main = 1;
 	main_base = base;
-	wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (wake_fd == -1)
-		fatal("eventfd");
-	wake_ev = event_new(base, wake_fd, EV_READ | EV_PERSIST, wake_cb,
+	make_wake_fd();
+	wake_ev = event_new(base, wake_rd, EV_READ | EV_PERSIST, wake_cb,
 	    NULL);
 	if (wake_ev == NULL || event_add(wake_ev, NULL) == -1)
 		fatalx("cannot watch the log hand-off queue");
@@ -893,9 +916,11 @@ log_finish(uint64_t timeout_us)
 	b = q_head;
 	q_head = NULL;
 	q_tail = &q_head;
+	if (wake_rd != -1 && wake_rd != wake_fd)
+		close(wake_rd);
 	if (wake_fd != -1)
 		close(wake_fd);
-	wake_fd = -1;
+	wake_fd = wake_rd = -1;
 	pthread_mutex_unlock(&q_lock);
 	for (; b != NULL; b = next) {
 		next = b->next;

@@ -16,7 +16,9 @@
  * request").
  *
  * glibc facts this file relies on (glibc sysdeps/pthread/aio_misc.c,
- * aio_notify.c, and the Linux kernel's signal code):
+ * aio_notify.c, and the Linux kernel's signal code); the code that acts
+ * on them is under HAVE_GLIBC_AIO (platform.h), and elsewhere a finished
+ * write that says EAGAIN is simply retried:
  *  - aio is emulated with a pool of helper threads; requests are kept in a
  *    list keyed by aio_fildes, and a new request for an fd that already has
  *    one is queued behind it (__aio_enqueue_request, __aio_find_req_fd). So
@@ -704,6 +706,7 @@ sink_wrote(struct logsink *s, size_t n)
  * signal could not be sent, after the write ran, and the real result is
  * lost. Measure it where we can rather than write the lines twice.
  */
+#if HAVE_GLIBC_AIO
 static void
 sink_resolve(struct logsink *s, size_t nbytes)
 {
@@ -727,6 +730,7 @@ sink_resolve(struct logsink *s, size_t nbytes)
 	}
 	sink_wrote(s, (size_t)grew > nbytes ? nbytes : (size_t)grew);
 }
+#endif
 
 /* Reap the request in flight if it is done. Returns 1 if it was. */
 static int
@@ -751,9 +755,11 @@ sink_reap(struct logsink *s)
 		    (size_t)res);
 	else if (err == 0)
 		sink_fail(s, "aio_write wrote nothing", EIO);
+#if HAVE_GLIBC_AIO
 	else if (err == EAGAIN)
 		sink_resolve(s, cb->aio_nbytes);
-	else if (err == ECANCELED)
+#endif
+	else if (err == ECANCELED || err == EAGAIN)
 		s->retry_at = now_us() + RETRY_MIN_US;
 	else
 		sink_fail(s, "aio_write", err);

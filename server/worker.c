@@ -20,6 +20,7 @@
 #include "listener.h"
 #include "log.h"
 #include "server.h"
+#include "sock.h"
 #include "tls.h"
 #include "util.h"
 #include "worker.h"
@@ -42,16 +43,8 @@ wake_pipe(int *rd, int *wr)
 {
 	int	fds[2];
 
-	if (pipe(fds) != 0)
+	if (pipe_nonblock(fds) != 0)
 		return -1;
-	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0 ||
-	    fcntl(fds[1], F_SETFL, O_NONBLOCK) != 0 ||
-	    fcntl(fds[0], F_SETFD, FD_CLOEXEC) != 0 ||
-	    fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return -1;
-	}
 	*rd = fds[0];
 	*wr = fds[1];
 	return 0;

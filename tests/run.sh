@@ -1,9 +1,10 @@
 #!/bin/bash
 # Build and run every suite: unit tests and the functional suite on a release
 # build, the functional suite again with libevent's poll and select back ends
-# forced (echod must not depend on epoll), and everything once more under
-# AddressSanitizer and UndefinedBehaviorSanitizer. Ends with one line that
-# counts every test.
+# forced (echod must not depend on epoll), unit and functional tests on a
+# build that takes every POSIX fallback (-Dportable=true), and everything
+# once more under AddressSanitizer and UndefinedBehaviorSanitizer. Ends with
+# one line that counts every test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
@@ -49,6 +50,12 @@ unit build release
 functional build release
 functional build poll EVENT_NOEPOLL=1
 functional build select EVENT_NOEPOLL=1 EVENT_NOPOLL=1
+
+# The code macOS and the BSDs run: every POSIX fallback (-Dportable=true)
+# on libevent's poll back end.
+build build-portable -Dportable=true || exit 1
+unit build-portable portable
+functional build-portable portable EVENT_NOEPOLL=1
 
 build build-asan -Dsanitize=address,undefined -Dbuildtype=debugoptimized \
     -Db_lundef=false || exit 1
