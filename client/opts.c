@@ -93,7 +93,7 @@ void
 opts_usage(FILE *f)
 {
 	fprintf(f,
-"usage: echoload [-q] [-c connections] [-d duration] [-m mode] [-n requests]\n"
+"usage: echoload [-hqV] [-c connections] [-d duration] [-m mode] [-n requests]\n"
 "                [-P depth] [-R rate] [-s size] [-t threads] [-w warmup]\n"
 "                [--verify] [--timeout duration] [--json file] [--csv file]\n"
 "                [--hgrm file] [--tls [--ca file | --insecure] [--sni name]\n"
@@ -110,7 +110,7 @@ opts_usage(FILE *f)
 "  -R RATE     open loop at RATE requests/s in total (k and m suffixes)\n"
 "  --verify    check every echoed byte\n"
 "  --timeout T give up on a reply after T (default 5s)\n"
-"  -q          no progress line\n"
+"  -q, --quiet no progress line\n"
 "  --json F, --csv F, --hgrm F   write results to F (- for stdout)\n"
 "  --tls       connect with TLS; the server is verified against the system\n"
 "              store, or --ca FILE, or not at all with --insecure\n"
@@ -119,6 +119,8 @@ opts_usage(FILE *f)
 "              not in F)\n"
 "  --tls-version V  only TLS 1.2 or only 1.3 (default: 1.2 or later)\n"
 "  --no-resume every handshake a full one (default: resume sessions)\n"
+"  -h, --help  print this help and exit\n"
+"  -V, --version  print the version and exit\n"
 "The target defaults to " DEFAULT_TARGET "; IPv6 as [::1]:PORT.\n");
 }
 
