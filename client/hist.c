@@ -94,6 +94,22 @@ clamp_to_max(const struct hist *h, uint64_t v)
 	return v > h->max ? h->max : v;
 }
 
+/*
+ * The rank of percentile p among total values: the smallest count that
+ * covers at least p percent, as HdrHistogram's own readers count it (the
+ * product rounded up, less one ulp of floating-point error), so that the
+ * same counts give the same percentiles in echoload and in those readers.
+ */
+static uint64_t
+rank_at(double p, uint64_t total)
+{
+	double		want = p / 100.0 * (double)total;
+	uint64_t	rank;
+
+	rank = (uint64_t)ceil(want - (nextafter(want, INFINITY) - want));
+	return rank == 0 ? 1 : rank;
+}
+
 uint64_t
 hist_percentile(const struct hist *h, double p)
 {
@@ -106,9 +122,7 @@ hist_percentile(const struct hist *h, double p)
 		p = 0;
 	if (p > 100)
 		p = 100;
-	want = (uint64_t)(p / 100.0 * (double)h->total + 0.5);
-	if (want == 0)
-		want = 1;
+	want = rank_at(p, h->total);
 	for (i = 0; i < HIST_COUNTS; i++) {
 		seen += h->counts[i];
 		if (seen >= want)

@@ -2,6 +2,7 @@
  * test_hist.c: the latency histogram: bucket edges, percentiles against a
  * sorted array, merge, clamps and the .hgrm text.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -114,7 +115,7 @@ test_percentiles_vs_sorted(void **state)
 	assert_int_equal(hist_min(h), vals[0]);
 	assert_int_equal(hist_max(h), vals[n - 1]);
 	for (i = 0; i < sizeof ps / sizeof ps[0]; i++) {
-		rank = (size_t)(ps[i] / 100.0 * (double)n + 0.5);
+		rank = (size_t)ceil(ps[i] / 100.0 * (double)n - 1e-9);
 		if (rank == 0)
 			rank = 1;
 		want = vals[rank - 1];
