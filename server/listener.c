@@ -333,7 +333,7 @@ lsock_start(struct lsock *ls)
 	base = ls->worker != NULL ? ls->worker->base : srv->base;
 	/* Not LEV_OPT_CLOSE_ON_FREE: a reload may hand the socket on. */
 	ls->evl = evconnlistener_new(base, ls->worker != NULL ?
-	    accept_worker_cb : accept_main_cb, ls, LEV_OPT_CLOSE_ON_EXEC, -1,
+	    accept_worker_cb : accept_main_cb, ls, LEV_OPT_CLOSE_ON_EXEC, 0,
 	    ls->fd);
 	if (ls->evl == NULL)
 		fatalx("listener %s: cannot watch its socket",
