@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "source.h"
 
 #define DEFAULT_TARGET		"127.0.0.1:7007"
 #define DEFAULT_CONNECTIONS	50
@@ -17,6 +18,7 @@
 #define DEFAULT_SIZE		64
 #define DEFAULT_DEPTH		1
 #define DEFAULT_TIMEOUT_US	(5 * UINT64_C(1000000))
+#define DEFAULT_CONNECT_TIMEOUT_US (5 * UINT64_C(1000000))
 #define MAX_THREADS		1024
 #define MAX_CONNECTIONS		1000000
 #define MAX_DEPTH		65536
@@ -53,6 +55,12 @@ struct opts {
 	uint64_t	 warmup_us;	/* -w */
 	double		 rate;		/* -R requests/s; 0: closed loop */
 	uint64_t	 timeout_us;
+	/* The connection phase: --connect-rate (0: as fast as it goes),
+	 * --connect-timeout, --require-all, --source. */
+	double		 connect_rate;
+	uint64_t	 connect_timeout_us;
+	int		 require_all;
+	struct source_set sources;
 	int		 verify;
 	int		 quiet;
 	const char	*json_path;

@@ -152,7 +152,10 @@ main(int argc, char **argv)
 		run_free(r);
 		return 1;
 	}
-	status = r->res.errors > 0 ? 1 : 0;
+	/* A connection that did not come up is an error like a request that
+	 * failed; a load that did not run at all is one too. */
+	status = r->res.errors > 0 || !r->res.loaded ||
+	    connect_failed_total(&r->res.conn) > 0 ? 1 : 0;
 	if (write_results(&o, r, &out) != 0)
 		status = 1;
 	run_free(r);

@@ -29,6 +29,10 @@ enum {
 	OPT_KEY,
 	OPT_TLS_VERSION,
 	OPT_NO_RESUME,
+	OPT_CONNECT_RATE,
+	OPT_CONNECT_TIMEOUT,
+	OPT_REQUIRE_ALL,
+	OPT_SOURCE,
 };
 
 static const struct option longopts[] = {
@@ -57,6 +61,10 @@ static const struct option longopts[] = {
 	{ "key",	 required_argument, NULL, OPT_KEY },
 	{ "tls-version", required_argument, NULL, OPT_TLS_VERSION },
 	{ "no-resume",	 no_argument,	    NULL, OPT_NO_RESUME },
+	{ "connect-rate", required_argument, NULL, OPT_CONNECT_RATE },
+	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
+	{ "require-all", no_argument,	    NULL, OPT_REQUIRE_ALL },
+	{ "source",	 required_argument, NULL, OPT_SOURCE },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -98,7 +106,9 @@ opts_usage(FILE *f)
 "                [--verify] [--timeout duration] [--json file] [--csv file]\n"
 "                [--hgrm file] [--tls [--ca file | --insecure] [--sni name]\n"
 "                [--cert file [--key file]] [--tls-version 1.2|1.3]\n"
-"                [--no-resume]] [host:port]\n"
+"                [--no-resume]] [--connect-rate rate]\n"
+"                [--connect-timeout duration] [--require-all]\n"
+"                [--source addr[,addr...] | --source cidr] [host:port]\n"
 "  -t N        threads (default: CPU count)\n"
 "  -c N        connections shared by the threads (default 50)\n"
 "  -d TIME     measured duration (default 10s; 500ms, 2m, ...)\n"
@@ -119,6 +129,13 @@ opts_usage(FILE *f)
 "              not in F)\n"
 "  --tls-version V  only TLS 1.2 or only 1.3 (default: 1.2 or later)\n"
 "  --no-resume every handshake a full one (default: resume sessions)\n"
+"  --connect-rate R  open connections at R/s in total (default: as fast\n"
+"              as it goes, at most 256 connects under way)\n"
+"  --connect-timeout T  give up on a connection after T (default 5s)\n"
+"  --require-all  exit 1 without running the load unless every\n"
+"              connection is established (default: run with those up)\n"
+"  --source A  bind connections to these local addresses in turn: a list\n"
+"              (10.0.0.1,10.0.0.2) or a block (10.0.0.0/24, fd00::/120)\n"
 "  -h, --help  print this help and exit\n"
 "  -V, --version  print the version and exit\n"
 "The target defaults to " DEFAULT_TARGET "; IPv6 as [::1]:PORT.\n");
@@ -208,6 +225,7 @@ opts_defaults(struct opts *o)
 	o->size = DEFAULT_SIZE;
 	o->duration_us = DEFAULT_DURATION_US;
 	o->timeout_us = DEFAULT_TIMEOUT_US;
+	o->connect_timeout_us = DEFAULT_CONNECT_TIMEOUT_US;
 }
 
 static int
@@ -309,6 +327,19 @@ number_opt(struct parser *p, int ch, const char *arg)
 		return duration_opt(p, "-w", arg, 0, &o->warmup_us);
 	case OPT_TIMEOUT:
 		return duration_opt(p, "--timeout", arg, 1000, &o->timeout_us);
+	case OPT_CONNECT_TIMEOUT:
+		return duration_opt(p, "--connect-timeout", arg, 1000,
+		    &o->connect_timeout_us);
+	case OPT_CONNECT_RATE:
+		if (parse_rate(arg, &o->connect_rate, &why) == 0)
+			return 0;
+		fail(p->err, p->len, "--connect-rate %s: %s", arg, why);
+		return -1;
+	case OPT_SOURCE:
+		if (source_parse(&o->sources, arg, &why) == 0)
+			return 0;
+		fail(p->err, p->len, "--source %s: %s", arg, why);
+		return -1;
 	case 's':
 		return size_opt(p, arg);
 	case 'R':
@@ -417,6 +448,9 @@ apply(struct parser *p, int ch, const char *arg, const char *given)
 	case OPT_VERIFY:
 		o->verify = 1;
 		return OPTS_RUN;
+	case OPT_REQUIRE_ALL:
+		o->require_all = 1;
+		return OPTS_RUN;
 	case OPT_JSON:
 		o->json_path = arg;
 		return OPTS_RUN;
@@ -472,6 +506,9 @@ check(struct parser *p)
 		    "only one of --json, --csv and --hgrm can write to -");
 	if (check_tls(p) != OPTS_RUN)
 		return OPTS_ERROR;
+	if (source_family(&o->sources) == -1)
+		return fail(p->err, p->len, "--source mixes IPv4 and IPv6 "
+		    "addresses; a run has one target family");
 	if (!p->threads_set)
 		o->threads = cpu_count();
 	if (o->threads > o->connections)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "connect.h"
 #include "echoload.h"
 #include "report.h"
 #include "tls.h"
@@ -60,6 +61,34 @@ report_warmup(FILE *f, uint64_t warmup_us)
 	fprintf(f, "\r\033[Kwarming up for %s",
 	    report_duration(buf, sizeof buf, warmup_us));
 	fflush(f);
+}
+
+void
+report_connecting(FILE *f, unsigned up, unsigned failed, unsigned asked)
+{
+	fprintf(f, "\r\033[Kconnecting %u of %u established, %u failed", up,
+	    asked, failed);
+	fflush(f);
+}
+
+const char *
+report_connect_reasons(char *buf, size_t len, const struct connect_stats *st)
+{
+	size_t	off = 0;
+	int	i, n;
+
+	buf[0] = '\0';
+	for (i = 0; i < CF_MAX && off < len; i++) {
+		if (st->failed[i] == 0)
+			continue;
+		n = snprintf(buf + off, len - off, "%s%s %llu",
+		    off > 0 ? ", " : "", connect_fail_text(i),
+		    (unsigned long long)st->failed[i]);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+	return buf;
 }
 
 void
@@ -227,6 +256,73 @@ text_tls(FILE *f, const struct run *r)
 		text_latency_row(f, "resumed", &t->hs_resumed);
 }
 
+static double
+phase_seconds(const struct connect_stats *st)
+{
+	return st->end_ns > st->start_ns ?
+	    (double)(st->end_ns - st->start_ns) / 1e9 : 0.0;
+}
+
+static void
+latency_header(FILE *f, const char *name)
+{
+	size_t	i;
+
+	fprintf(f, "%-10s %9s %9s", name, "min", "mean");
+	for (i = 0; i < NPCT; i++)
+		fprintf(f, " %9s", pct_text[i]);
+	fprintf(f, " %9s\n", "max");
+}
+
+/* The connection phase: counts, what failed and why, the source
+ * addresses, connect latency; then the reconnects of the load. */
+static void
+text_connect(FILE *f, const struct run *r)
+{
+	const struct connect_stats	*st = &r->res.conn;
+	const struct reconnect_stats	*rc = &r->res.reconn;
+	uint64_t			 failed = connect_failed_total(st);
+	double				 d = phase_seconds(st);
+	char				 buf[256];
+
+	fprintf(f, "connected  %llu of %llu in %s (%.1f/s)",
+	    (unsigned long long)st->established,
+	    (unsigned long long)st->asked,
+	    report_duration(buf, sizeof buf, (uint64_t)(d * 1e6 + 0.5)),
+	    per_second(st->established + failed, d));
+	if (failed == 0)
+		fprintf(f, ", none failed\n");
+	else
+		fprintf(f, ", %llu FAILED (%s): %s\n",
+		    (unsigned long long)failed,
+		    report_connect_reasons(buf, sizeof buf, st),
+		    !r->res.loaded ? "the load did not run" :
+		    "the load ran on the connections that were up");
+	if (st->retried > 0)
+		fprintf(f, "           %llu connects begun again after a "
+		    "dropped SYN (a full accept queue)\n",
+		    (unsigned long long)st->retried);
+	if (r->src.n > 0)
+		fprintf(f, "sources    %s\n", source_describe(&r->src, buf,
+		    sizeof buf));
+	if (st->lat.total > 0 || rc->lat.total > 0)
+		latency_header(f, "connect");
+	if (st->lat.total > 0)
+		text_latency_row(f, "phase", &st->lat);
+	if (rc->lat.total > 0)
+		text_latency_row(f, "reconnect", &rc->lat);
+	if (!r->res.loaded)
+		return;
+	fprintf(f, "reconnects %llu", (unsigned long long)rc->established);
+	if (rc->failed > 0)
+		fprintf(f, ", %llu failed attempts",
+		    (unsigned long long)rc->failed);
+	if (rc->skipped > 0)
+		fprintf(f, ", %llu requests skipped while down",
+		    (unsigned long long)rc->skipped);
+	fprintf(f, "\n");
+}
+
 void
 report_text(FILE *f, const struct run *r)
 {
@@ -245,6 +341,10 @@ report_text(FILE *f, const struct run *r)
 	if (o->mode == MODE_ECHO)
 		fprintf(f, ", %u in flight per connection", o->depth);
 	fprintf(f, "%s\n", o->verify ? ", verified" : "");
+	if (run_has_phase(r))
+		text_connect(f, r);
+	if (!res->loaded)
+		return;
 	fprintf(f, "duration   %.2fs", d);
 	if (o->warmup_us > 0)
 		fprintf(f, " after a %s warm-up", report_duration(buf,
@@ -368,6 +468,50 @@ json_rate(FILE *f, const struct run *r)
 		    "\"achieved_per_s\": %.3f, \"reached\": null}", achieved);
 }
 
+static void
+json_connect(FILE *f, const struct run *r)
+{
+	const struct connect_stats	*st = &r->res.conn;
+	const struct reconnect_stats	*rc = &r->res.reconn;
+	double				 d = phase_seconds(st);
+	int				 i;
+
+	if (!run_has_phase(r)) {
+		fprintf(f, "  \"connection_phase\": null,\n");
+		fprintf(f, "  \"reconnects\": null");
+		return;
+	}
+	fprintf(f, "  \"connection_phase\": {\"asked\": %llu, "
+	    "\"established\": %llu, \"failed\": %llu, \"retried\": %llu, "
+	    "\"failed_by_reason\": {",
+	    (unsigned long long)st->asked,
+	    (unsigned long long)st->established,
+	    (unsigned long long)connect_failed_total(st),
+	    (unsigned long long)st->retried);
+	for (i = 0; i < CF_MAX; i++)
+		fprintf(f, "%s\"%s\": %llu", i ? ", " : "",
+		    connect_fail_name(i), (unsigned long long)st->failed[i]);
+	fprintf(f, "},\n    \"duration_s\": %.6f, \"connects_per_s\": %.3f, "
+	    "\"connect_rate_per_s\": ", d,
+	    per_second(st->established + connect_failed_total(st), d));
+	if (r->o->connect_rate > 0)
+		fprintf(f, "%.3f", r->o->connect_rate);
+	else
+		fprintf(f, "null");
+	fprintf(f, ", \"connect_timeout_s\": %.6f, \"require_all\": %s, "
+	    "\"source_addresses\": %llu, \"load_ran\": %s,\n"
+	    "    \"latency_us\": ", (double)r->o->connect_timeout_us / 1e6,
+	    r->o->require_all ? "true" : "false",
+	    (unsigned long long)r->src.total, r->res.loaded ? "true" : "false");
+	json_hist(f, &st->lat);
+	fprintf(f, "},\n  \"reconnects\": {\"established\": %llu, "
+	    "\"failed\": %llu, \"skipped_requests\": %llu,\n"
+	    "    \"latency_us\": ", (unsigned long long)rc->established,
+	    (unsigned long long)rc->failed, (unsigned long long)rc->skipped);
+	json_hist(f, &rc->lat);
+	fprintf(f, "}");
+}
+
 void
 report_json(FILE *f, const struct run *r)
 {
@@ -413,6 +557,8 @@ report_json(FILE *f, const struct run *r)
 	json_rate(f, r);
 	fprintf(f, ",\n");
 	json_tls(f, r);
+	fprintf(f, ",\n");
+	json_connect(f, r);
 	fprintf(f, "\n}\n");
 }
 

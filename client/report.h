@@ -23,6 +23,11 @@ struct interval {
 const char	*report_duration(char *buf, size_t len, uint64_t us);
 
 void	report_warmup(FILE *, uint64_t warmup_us);
+/* The progress line of the connection phase. */
+void	report_connecting(FILE *, unsigned up, unsigned failed, unsigned asked);
+/* "timed out 2990, refused 10" into buf: the phase's failures by reason. */
+const char *report_connect_reasons(char *buf, size_t len,
+	    const struct connect_stats *);
 void	report_progress(FILE *, const struct interval *);
 void	report_progress_clear(FILE *);
 void	report_csv_header(FILE *);

@@ -40,6 +40,12 @@ run_request_stop(void)
 	atomic_store(&stop_requested, 1);
 }
 
+int
+run_stop_requested(void)
+{
+	return atomic_load(&stop_requested);
+}
+
 static struct timeval
 tv_until(uint64_t at_ns, uint64_t now)
 {
@@ -239,6 +245,15 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (w->cp.active) {
+		if (atomic_load(&stop_requested)) {
+			connect_phase_stop(w);
+			return;
+		}
+		for (i = 0; i < w->nsessions; i++)
+			session_sweep(&w->sessions[i], now);
+		return;
+	}
 	if (atomic_load(&stop_requested)) {
 		worker_drain(w, now, now < w->run->end_ns ? now :
 		    w->run->end_ns);
@@ -296,7 +311,7 @@ worker_setup(struct worker *w)
 {
 	struct run	*r = w->run;
 	struct timeval	 tv;
-	uint64_t	 now = now_ns(), sweep_us;
+	uint64_t	 sweep_us;
 	unsigned	 i;
 
 	w->rbuf = xmalloc(IO_CHUNK);
@@ -312,7 +327,8 @@ worker_setup(struct worker *w)
 	w->nactive = w->nsessions;
 	w->second = 1;
 
-	sweep_us = r->o->timeout_us / 4;
+	sweep_us = (r->o->timeout_us < r->o->connect_timeout_us ?
+	    r->o->timeout_us : r->o->connect_timeout_us) / 4;
 	if (sweep_us > 100000)
 		sweep_us = 100000;
 	if (sweep_us < 1000)
@@ -322,15 +338,7 @@ worker_setup(struct worker *w)
 	tv.tv_usec = (suseconds_t)sweep_us;
 	event_add(w->ev_sweep, &tv);
 	w->ev_tick = evtimer_new(w->base, on_tick, w);
-	if (r->measure_ns + NS_PER_S < r->end_ns) {
-		tv = tv_until(r->measure_ns + NS_PER_S, now);
-		evtimer_add(w->ev_tick, &tv);
-	}
 	w->ev_end = evtimer_new(w->base, on_end, w);
-	if (r->end_ns != UINT64_MAX) {
-		tv = tv_until(r->end_ns, now);
-		evtimer_add(w->ev_end, &tv);
-	}
 	w->ev_hard = evtimer_new(w->base, on_hard_stop, w);
 	if (w->ev_sweep == NULL || w->ev_tick == NULL || w->ev_end == NULL ||
 	    w->ev_hard == NULL) {
@@ -366,19 +374,62 @@ worker_tls_free(struct worker *w)
 	w->tls = NULL;
 }
 
+/* Hand the phase's figures to the main thread and wait for its word:
+ * 1, the load starts at the times it set; -1, it does not. */
+static int
+worker_phase_done(struct worker *w)
+{
+	struct run	*r = w->run;
+	int		 go;
+
+	pthread_mutex_lock(&r->lock);
+	connect_stats_add(&r->res.conn, &w->cp.st);
+	r->phase_done++;
+	pthread_cond_broadcast(&r->cond);
+	while (r->go == 0)
+		pthread_cond_wait(&r->cond, &r->lock);
+	go = r->go;
+	pthread_mutex_unlock(&r->lock);
+	return go;
+}
+
+static void
+worker_begin(struct worker *w)
+{
+	struct run	*r = w->run;
+	struct timeval	 tv;
+	uint64_t	 now = now_ns();
+	unsigned	 i;
+
+	if (r->measure_ns + NS_PER_S < r->end_ns) {
+		tv = tv_until(r->measure_ns + NS_PER_S, now);
+		evtimer_add(w->ev_tick, &tv);
+	}
+	if (r->end_ns != UINT64_MAX) {
+		tv = tv_until(r->end_ns, now);
+		evtimer_add(w->ev_end, &tv);
+	}
+	for (i = 0; i < w->nsessions; i++)
+		session_begin(&w->sessions[i], now);
+}
+
 static void *
 worker_main(void *arg)
 {
 	struct worker	*w = arg;
-	unsigned	 i;
 
 	if ((w->base = worker_base(w->run)) == NULL) {
 		fprintf(stderr, "echoload: cannot create an event base\n");
 		exit(1);
 	}
 	worker_setup(w);
-	for (i = 0; i < w->nsessions; i++)
-		session_start(&w->sessions[i]);
+	if (run_has_phase(w->run))
+		connect_phase_run(w);
+	if (worker_phase_done(w) < 0) {
+		worker_teardown(w);
+		return NULL;
+	}
+	worker_begin(w);
 	if (w->nactive > 0)
 		event_base_dispatch(w->base);
 	worker_report(w, 1);
@@ -437,11 +488,9 @@ check_target(struct run *r)
 	char		buf[128];
 	int		fd, err = 0, rv;
 
-	fd = sock_open(r->addr.ss_family, SOCK_STREAM, 0, 1);
-	if (fd == -1) {
-		err = errno;
+	/* From the first source address, as the first connection will. */
+	if ((fd = connect_socket(r, 0, &err)) == -1)
 		goto fail;
-	}
 	if (connect(fd, (struct sockaddr *)&r->addr, r->addrlen) == -1) {
 		if (errno != EINPROGRESS) {
 			err = errno;
@@ -468,25 +517,6 @@ fail:
 	fprintf(stderr, "echoload: cannot connect to %s: %s\n", r->target,
 	    strerror_r(err, buf, sizeof buf));
 	return -1;
-}
-
-/* One descriptor per connection, and some to spare: raise the soft limit
- * as far as the hard one allows rather than fail connects with EMFILE. */
-static void
-raise_fd_limit(const struct opts *o)
-{
-	struct rlimit	rl;
-	rlim_t		want = (rlim_t)o->connections + 64;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
-		return;
-	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ?
-	    rl.rlim_max : want;
-	setrlimit(RLIMIT_NOFILE, &rl);
-	if (rl.rlim_cur < want)
-		fprintf(stderr, "echoload: only %llu file descriptors for %u "
-		    "connections (ulimit -n)\n",
-		    (unsigned long long)rl.rlim_cur, o->connections);
 }
 
 static int
@@ -620,6 +650,7 @@ collect(struct run *r)
 
 	hist_init(&res->lat);
 	hist_init(&res->svc);
+	hist_init(&res->reconn.lat);
 	if (r->o->tls) {
 		res->tls = xcalloc(1, sizeof *res->tls);
 		hist_init(&res->tls->hs_all);
@@ -627,6 +658,7 @@ collect(struct run *r)
 		hist_init(&res->tls->hs_resumed);
 	}
 	for (i = 0; i < r->nworkers; i++) {
+		reconnect_stats_add(&res->reconn, &r->workers[i].rc);
 		counters_add(&res->c, &r->workers[i].total);
 		hist_merge(&res->lat, &r->workers[i].lat);
 		hist_merge(&res->svc, &r->workers[i].svc);
@@ -638,22 +670,50 @@ collect(struct run *r)
 	for (k = 0; k < ERR_MAX; k++)
 		res->errors += res->c.errors[k];
 	res->duration_s = (double)(latest_finish(r) - r->measure_ns) / 1e9;
+	res->loaded = 1;
+}
+
+void
+run_schedule(struct run *r)
+{
+	const struct opts	*o = r->o;
+	uint64_t		 now = now_ns();
+
+	r->start_ns = now + START_DELAY_NS;
+	r->measure_ns = r->start_ns + o->warmup_us * 1000;
+	r->end_ns = o->duration_us == 0 ? UINT64_MAX :
+	    r->measure_ns + o->duration_us * 1000;
+}
+
+/* The connection phase ended the run: only its figures. */
+static void
+collect_phase_only(struct run *r)
+{
+	unsigned	i;
+
+	hist_init(&r->res.lat);
+	hist_init(&r->res.svc);
+	hist_init(&r->res.reconn.lat);
+	for (i = 0; i < r->nworkers; i++)
+		if (r->workers[i].tls != NULL)
+			worker_tls_free(&r->workers[i]);
 }
 
 int
 run_load(const struct opts *o, FILE *csv, struct run **out)
 {
 	struct run	*r;
-	uint64_t	 now;
 	unsigned	 i;
+	int		 go;
 
 	*out = r = xcalloc(1, sizeof *r);
 	r->o = o;
 	r->timeout_ns = o->timeout_us * 1000;
 	r->progress = !o->quiet && isatty(STDERR_FILENO);
-	if (resolve_target(r) != 0 || check_target(r) != 0)
+	connect_stats_init(&r->res.conn);
+	if (resolve_target(r) != 0 || connect_prepare(r) != 0 ||
+	    check_target(r) != 0)
 		return -1;
-	raise_fd_limit(o);
 	r->pattern = make_pattern();
 	r->nworkers = o->threads;
 	r->workers = xcalloc(r->nworkers, sizeof *r->workers);
@@ -665,23 +725,24 @@ run_load(const struct opts *o, FILE *csv, struct run **out)
 		hist_init(&r->workers[i].ival_svc);
 		hist_init(&r->workers[i].lat);
 		hist_init(&r->workers[i].svc);
+		connect_stats_init(&r->workers[i].cp.st);
+		hist_init(&r->workers[i].rc.lat);
 		r->finished_at[i] = UINT64_MAX;
 	}
 	slots_init(r);
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
 
-	now = now_ns();
-	r->start_ns = now + START_DELAY_NS;
-	r->measure_ns = r->start_ns + o->warmup_us * 1000;
-	r->end_ns = o->duration_us == 0 ? UINT64_MAX :
-	    r->measure_ns + o->duration_us * 1000;
-
 	start_workers(r);
-	follow(r, csv);
+	go = connect_phase_wait(r);
+	if (go == 0)
+		follow(r, csv);
 	for (i = 0; i < r->nworkers; i++)
 		pthread_join(r->workers[i].thread, NULL);
-	collect(r);
+	if (go == 0)
+		collect(r);
+	else
+		collect_phase_only(r);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "connect.h"
 #include "echoload.h"
 #include "hist.h"
 
@@ -70,6 +71,8 @@ struct worker {
 	struct event	*ev_tick;
 	struct event	*ev_end;
 	struct event	*ev_hard;
+	struct connect_phase cp;	/* before the load */
+	struct reconnect_stats rc;	/* during it */
 };
 
 struct result {
@@ -79,6 +82,9 @@ struct result {
 	struct hist	 lat;		/* from the intended send time */
 	struct hist	 svc;		/* from the actual write */
 	struct tls_totals *tls;		/* NULL without --tls */
+	struct connect_stats conn;	/* the connection phase */
+	struct reconnect_stats reconn;
+	int		 loaded;	/* the load ran after the phase */
 };
 
 struct run {
@@ -91,6 +97,9 @@ struct run {
 	uint64_t	 measure_ns;	/* end of the warm-up */
 	uint64_t	 end_ns;	/* UINT64_MAX when -n alone bounds it */
 	uint64_t	 timeout_ns;
+	uint64_t	 connect_timeout_ns;
+	struct source_set src;		/* empty: the system picks */
+	unsigned	 port_range;	/* ip_local_port_range, 0: unknown */
 	int		 progress;	/* print the progress line */
 	struct worker	*workers;
 	unsigned	 nworkers;
@@ -99,6 +108,13 @@ struct run {
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
 	uint64_t	*finished_at;	/* second each worker ended in */
+	/* The connection phase's hand-off: workers count as they go, then
+	 * each adds its figures and waits for the main thread's go. */
+	atomic_uint	 phase_up;
+	atomic_uint	 phase_failed;
+	atomic_uint	 phase_warned;	/* conn_fail kinds already said */
+	unsigned	 phase_done;	/* workers through the phase */
+	int		 go;		/* 1: run the load, -1: do not */
 	struct slot	 slots[SLOT_RING];
 	struct result	 res;
 };
@@ -109,12 +125,24 @@ int	run_load(const struct opts *, FILE *csv, struct run **);
 void	run_free(struct run *);
 /* Ask a running load to stop (from the main thread, e.g. on SIGINT). */
 void	run_request_stop(void);
+int	run_stop_requested(void);
+/* Set the load's start, measure and end times from now (main thread,
+ * once the connection phase is over). */
+void	run_schedule(struct run *);
 
 /* Called by sessions on their worker's thread. */
 void	worker_error(struct worker *, enum err_kind, int err);
 /* The same, with words saying what failed (TLS errors). */
 void	worker_error_detail(struct worker *, enum err_kind, const char *);
 void	worker_session_done(struct worker *, uint64_t now);
+
+/* Does the run open its connections in a phase of their own? Not in
+ * connect mode, where every request is a connection. */
+static inline int
+run_has_phase(const struct run *r)
+{
+	return r->o->mode != MODE_CONNECT;
+}
 
 static inline int
 run_open_loop(const struct run *r)

@@ -30,6 +30,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "connect.h"
 #include "echoload.h"
 #include "hist.h"
 #include "run.h"
@@ -39,6 +40,7 @@
 #include "util.h"
 
 #define BACKOFF_US	100000	/* wait before reconnecting after an error */
+#define BACKOFF_MAX_US	2000000	/* doubled on each failed reconnect, to this */
 #define UPLOAD_QUEUE	(256 * 1024)
 
 static void	on_read(evutil_socket_t, short, void *);
@@ -49,6 +51,7 @@ static void	on_read_tls(evutil_socket_t, short, void *);
 static void	on_handshake(evutil_socket_t, short, void *);
 static void	pump(struct session *, uint64_t);
 static ssize_t	tls_send(struct session *, const uint8_t *, size_t);
+static uint64_t	schedule_at(const struct session *, uint64_t);
 
 static const struct opts *
 sess_opts(const struct session *s)
@@ -140,13 +143,57 @@ sess_reset(struct session *s, uint64_t now)
 		sess_finish(s, now);
 		return;
 	}
+	/* A connection of the load comes back (counted as a reconnect);
+	 * connect mode's next connection is simply its next request. */
+	if (sess_mode(s) != MODE_CONNECT)
+		s->reconnecting = 1;
+	s->backoff_us = s->backoff_us == 0 ? BACKOFF_US :
+	    s->backoff_us >= BACKOFF_MAX_US / 2 ? BACKOFF_MAX_US :
+	    s->backoff_us * 2;
 	s->state = S_BACKOFF;
-	arm_timer(s, BACKOFF_US * UINT64_C(1000));
+	arm_timer(s, s->backoff_us * UINT64_C(1000));
+}
+
+/* During the connection phase a failure ends the session's part: it is
+ * counted by reason and the session sits out the load. */
+static void
+phase_fail(struct session *s, enum conn_fail why, int err,
+    const char *detail, uint64_t now)
+{
+	evtimer_del(&s->ev_timer);
+	sess_close(s);
+	s->state = S_IDLE;
+	connect_phase_failed(s, why, err, detail, now);
+}
+
+static enum conn_fail
+phase_reason(enum err_kind kind, int err)
+{
+	switch (kind) {
+	case ERR_CONNECT:
+		return connect_fail_of(err);
+	case ERR_TIMEOUT:
+		return CF_TIMEOUT;
+	case ERR_RESET:
+	case ERR_CLOSED:
+		return CF_RESET;
+	case ERR_TLS:
+		return CF_TLS;
+	default:
+		return CF_OTHER;
+	}
 }
 
 static void
 sess_fail(struct session *s, enum err_kind kind, int err, uint64_t now)
 {
+	if (s->w->cp.active) {
+		phase_fail(s, phase_reason(kind, err), err, NULL, now);
+		return;
+	}
+	if (s->reconnecting && (s->state == S_CONNECTING ||
+	    s->state == S_HANDSHAKE || kind == ERR_CONNECT))
+		s->w->rc.failed++;
 	worker_error(s->w, kind, err);
 	sess_reset(s, now);
 }
@@ -165,6 +212,12 @@ tls_fail(struct session *s, int ssl_error, uint64_t now)
 		snprintf(msg, sizeof msg, "handshake: %s", why);
 	} else
 		snprintf(msg, sizeof msg, "%s", why);
+	if (s->w->cp.active) {
+		phase_fail(s, CF_TLS, 0, msg, now);
+		return;
+	}
+	if (s->reconnecting && s->state == S_HANDSHAKE)
+		s->w->rc.failed++;
 	worker_error_detail(s->w, ERR_TLS, msg);
 	sess_reset(s, now);
 }
@@ -237,6 +290,28 @@ tls_send(struct session *s, const uint8_t *buf, size_t len)
 	return (ssize_t)done;
 }
 
+/* Back after a failure in the run: its setup time is a figure of its own,
+ * and in open loop the requests that fell due while it was down are
+ * skipped, not sent late: their wait was the reconnect, not the server. */
+static void
+reconnected(struct session *s, uint64_t now)
+{
+	struct worker	*w = s->w;
+	const struct run *r = w->run;
+
+	s->reconnecting = 0;
+	s->backoff_us = 0;
+	w->rc.established++;
+	hist_record(&w->rc.lat, (now - s->connect_ns + 500) / 1000);
+	if (!run_open_loop(r))
+		return;
+	while (s->next_ns < now && s->next_ns < r->end_ns) {
+		if (run_measuring(r, s->next_ns))
+			w->rc.skipped++;
+		s->next_ns = schedule_at(s, ++s->seq);
+	}
+}
+
 static void
 sess_established(struct session *s, uint64_t now)
 {
@@ -244,6 +319,13 @@ sess_established(struct session *s, uint64_t now)
 	s->since_ns = now;
 	event_assign(&s->ev_write, s->w->base, s->fd, EV_WRITE, on_write, s);
 	event_add(&s->ev_read, NULL);
+	if (s->w->cp.active) {
+		/* The phase: up, and idle until the load begins. */
+		connect_phase_up(s, now);
+		return;
+	}
+	if (s->reconnecting)
+		reconnected(s, now);
 	pump(s, now);
 }
 
@@ -323,6 +405,10 @@ tls_start(struct session *s, uint64_t now)
 	s->ssl = tls_ssl_new(s->w->tls, sess_opts(s), s->fd, err, sizeof err);
 	if (s->ssl == NULL) {
 		s->w->tls->failed++;
+		if (s->w->cp.active) {
+			phase_fail(s, CF_TLS, 0, err, now);
+			return;
+		}
 		worker_error_detail(s->w, ERR_TLS, err);
 		sess_reset(s, now);
 		return;
@@ -336,7 +422,8 @@ tls_start(struct session *s, uint64_t now)
 	tls_step(s);
 }
 
-/* TCP is up: TLS first, if asked for. */
+/* TCP is up: TLS first, if asked for. Anything that must precede every
+ * other byte on the connection is written here, before TLS. */
 static void
 sess_ready(struct session *s, uint64_t now)
 {
@@ -350,18 +437,13 @@ static void
 sess_connect(struct session *s, uint64_t now)
 {
 	const struct run	*r = s->w->run;
-	int			 one = 1;
+	int			 err = 0;
 
-	s->fd = sock_open(r->addr.ss_family, SOCK_STREAM, 0, 1);
-	if (s->fd == -1) {
-		sess_fail(s, ERR_CONNECT, errno, now);
+	s->connect_ns = now;
+	if ((s->fd = connect_socket(r, s->index, &err)) == -1) {
+		sess_fail(s, ERR_CONNECT, err, now);
 		return;
 	}
-#if HAVE_TCP_NODELAY
-	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-#else
-	(void)one;
-#endif
 	event_assign(&s->ev_read, s->w->base, s->fd, EV_READ | EV_PERSIST,
 	    on_read, s);
 	event_assign(&s->ev_write, s->w->base, s->fd, EV_WRITE, on_connected,
@@ -867,24 +949,46 @@ session_init(struct session *s, struct worker *w, unsigned index,
 	s->cap = o->mode == MODE_ECHO ? o->depth : 1;
 	s->ring = xcalloc(s->cap, sizeof *s->ring);
 	evtimer_assign(&s->ev_timer, w->base, on_timer, s);
-	if (run_open_loop(w->run))
-		s->next_ns = schedule_at(s, 0);
 }
 
 void
-session_start(struct session *s)
+session_connect(struct session *s, uint64_t now)
 {
-	uint64_t	now = now_ns();
+	s->state = S_IDLE;
+	sess_connect(s, now);
+}
 
-	if (s->quota == 0) {
+void
+session_retry(struct session *s, uint64_t now)
+{
+	uint64_t	first = s->connect_ns;
+
+	sess_close(s);
+	s->retries++;
+	sess_connect(s, now);
+	s->connect_ns = first;
+}
+
+void
+session_begin(struct session *s, uint64_t now)
+{
+	/* The schedule starts now that the connections are up. */
+	if (run_open_loop(s->w->run))
+		s->next_ns = schedule_at(s, 0);
+	if (sess_mode(s) == MODE_CONNECT) {
+		s->state = S_IDLE;
+		if (s->quota == 0)
+			sess_finish(s, now);
+		else
+			pump(s, now);
+		return;
+	}
+	s->phase_up = 0;
+	if (s->state != S_ESTABLISHED || s->quota == 0) {
 		sess_finish(s, now);
 		return;
 	}
-	s->state = S_IDLE;
-	if (sess_mode(s) == MODE_CONNECT)
-		pump(s, now);
-	else
-		sess_connect(s, now);
+	pump(s, now);
 }
 
 void
@@ -928,7 +1032,8 @@ session_sweep(struct session *s, uint64_t now)
 	switch (s->state) {
 	case S_CONNECTING:
 	case S_HANDSHAKE:
-		since = s->since_ns;
+		since = s->connect_ns;
+		limit = s->w->run->connect_timeout_ns;
 		break;
 	case S_ESTABLISHED:
 	case S_CLOSING:

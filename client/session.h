@@ -56,11 +56,23 @@ struct session {
 	int		 shut;		/* connect mode: write side shut down */
 	int		 tls_dead;	/* fatal TLS error: no close_notify */
 	uint64_t	 hs_start_ns;	/* when the TLS handshake began */
+	uint64_t	 connect_ns;	/* when this connection's setup began */
+	uint32_t	 backoff_us;	/* wait before the next reconnect */
+	uint8_t		 phase_up;	/* established in the connection phase */
+	uint8_t		 reconnecting;	/* setup after a failure in the run */
+	uint8_t		 retries;	/* phase: connects begun again */
 };
 
 void	session_init(struct session *, struct worker *, unsigned index,
 	    uint64_t quota);
-void	session_start(struct session *);
+/* The connection phase: open this session's connection. */
+void	session_connect(struct session *, uint64_t now);
+/* The phase: close a hung connect and begin it again; its latency and
+ * timeout still count from the first attempt. */
+void	session_retry(struct session *, uint64_t now);
+/* The load begins: requests on an established session; the others end
+ * (connect mode: the first connection). */
+void	session_begin(struct session *, uint64_t now);
 /* The measured window is over: finish once nothing is owed. */
 void	session_drain(struct session *, uint64_t now);
 /* Close now, owed replies or not. */

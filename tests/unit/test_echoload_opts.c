@@ -12,7 +12,10 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+
 #include "echoload.h"
+#include "source.h"
 
 #define MAXARGS	32
 
@@ -69,6 +72,11 @@ test_defaults(void **state)
 	assert_null(o.cert_path);
 	assert_null(o.key_path);
 	assert_null(o.sni);
+	assert_true(o.connect_rate == 0);
+	assert_int_equal(o.connect_timeout_us, 5000000);
+	assert_false(o.require_all);
+	assert_int_equal(o.sources.n, 0);
+	assert_int_equal(o.sources.total, 0);
 }
 
 static void
@@ -204,6 +212,162 @@ test_errors(void **state)
 	expect_error("write to -", "--json", "-", "--csv", "-", NULL);
 }
 
+/* Source address i of the parsed set, as text. */
+static const char *
+nth(const struct opts *o, uint64_t i)
+{
+	static char		 buf[INET6_ADDRSTRLEN];
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	const void		*a;
+
+	source_nth(&o->sources, i, &ss, &len);
+	if (ss.ss_family == AF_INET) {
+		assert_int_equal(len, sizeof(struct sockaddr_in));
+		assert_int_equal(((struct sockaddr_in *)&ss)->sin_port, 0);
+		a = &((struct sockaddr_in *)&ss)->sin_addr;
+	} else {
+		assert_int_equal(len, sizeof(struct sockaddr_in6));
+		a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+	}
+	assert_non_null(inet_ntop(ss.ss_family, a, buf, sizeof buf));
+	return buf;
+}
+
+static void
+test_connect_options(void **state)
+{
+	struct opts	o;
+
+	(void)state;
+	assert_int_equal(parse(&o, "--connect-rate", "2k",
+	    "--connect-timeout", "750ms", "--require-all", NULL), OPTS_RUN);
+	assert_true(o.connect_rate == 2000.0);
+	assert_int_equal(o.connect_timeout_us, 750000);
+	assert_true(o.require_all);
+	assert_int_equal(parse(&o, "--connect-rate=150.5", NULL), OPTS_RUN);
+	assert_true(o.connect_rate == 150.5);
+	/* The request timeout and the connect timeout are apart. */
+	assert_int_equal(parse(&o, "--timeout", "1s", NULL), OPTS_RUN);
+	assert_int_equal(o.timeout_us, 1000000);
+	assert_int_equal(o.connect_timeout_us, 5000000);
+}
+
+static void
+test_source_list(void **state)
+{
+	struct opts	o;
+
+	(void)state;
+	assert_int_equal(parse(&o, "--source", "127.0.0.2,127.0.0.3", NULL),
+	    OPTS_RUN);
+	assert_int_equal(o.sources.n, 2);
+	assert_int_equal(o.sources.total, 2);
+	assert_int_equal(source_family(&o.sources), AF_INET);
+	assert_string_equal(nth(&o, 0), "127.0.0.2");
+	assert_string_equal(nth(&o, 1), "127.0.0.3");
+	/* Round robin: connection 2 is back at the first. */
+	assert_string_equal(nth(&o, 2), "127.0.0.2");
+	assert_string_equal(nth(&o, 5), "127.0.0.3");
+	/* Repeated --source adds to the set. */
+	assert_int_equal(parse(&o, "--source", "10.0.0.1", "--source",
+	    "10.0.0.9", NULL), OPTS_RUN);
+	assert_int_equal(o.sources.total, 2);
+	assert_string_equal(nth(&o, 1), "10.0.0.9");
+}
+
+static void
+test_source_cidr(void **state)
+{
+	struct opts	o;
+
+	(void)state;
+	/* A /24 gives .1 to .254: no network or broadcast address. */
+	assert_int_equal(parse(&o, "--source", "10.1.2.77/24", NULL),
+	    OPTS_RUN);
+	assert_int_equal(o.sources.total, 254);
+	assert_string_equal(nth(&o, 0), "10.1.2.1");
+	assert_string_equal(nth(&o, 253), "10.1.2.254");
+	assert_string_equal(nth(&o, 254), "10.1.2.1");
+	/* A block across an octet boundary carries. */
+	assert_int_equal(parse(&o, "--source", "10.1.0.0/23", NULL),
+	    OPTS_RUN);
+	assert_int_equal(o.sources.total, 510);
+	assert_string_equal(nth(&o, 254), "10.1.0.255");
+	assert_string_equal(nth(&o, 255), "10.1.1.0");
+	/* /31 and /32: every address. */
+	assert_int_equal(parse(&o, "--source", "10.9.9.8/31", NULL),
+	    OPTS_RUN);
+	assert_int_equal(o.sources.total, 2);
+	assert_string_equal(nth(&o, 0), "10.9.9.8");
+	assert_int_equal(parse(&o, "--source", "10.9.9.8/32", NULL),
+	    OPTS_RUN);
+	assert_int_equal(o.sources.total, 1);
+	/* A huge block is capped, not expanded. */
+	assert_int_equal(parse(&o, "--source", "10.0.0.0/8", NULL), OPTS_RUN);
+	assert_int_equal(o.sources.n, 1);
+	assert_true(o.sources.total <= SOURCE_MAX_RANGE);
+	/* A list and a block together, in order. */
+	assert_int_equal(parse(&o, "--source", "192.168.0.5,192.168.1.0/30",
+	    NULL), OPTS_RUN);
+	assert_int_equal(o.sources.total, 3);
+	assert_string_equal(nth(&o, 0), "192.168.0.5");
+	assert_string_equal(nth(&o, 1), "192.168.1.1");
+	assert_string_equal(nth(&o, 2), "192.168.1.2");
+}
+
+static void
+test_source_ipv6(void **state)
+{
+	struct opts	o;
+
+	(void)state;
+	assert_int_equal(parse(&o, "--source", "::1", "[::1]:9000", NULL),
+	    OPTS_RUN);
+	assert_int_equal(source_family(&o.sources), AF_INET6);
+	assert_string_equal(nth(&o, 0), "::1");
+	assert_int_equal(parse(&o, "--source", "[fd00::5],fd00::6", NULL),
+	    OPTS_RUN);
+	assert_int_equal(o.sources.total, 2);
+	assert_string_equal(nth(&o, 1), "fd00::6");
+	assert_int_equal(parse(&o, "--source", "fd00::ff00/120", NULL),
+	    OPTS_RUN);
+	assert_int_equal(o.sources.total, 255);
+	assert_string_equal(nth(&o, 0), "fd00::ff01");
+	assert_string_equal(nth(&o, 254), "fd00::ffff");
+	/* Carries through 16-bit groups. */
+	assert_int_equal(parse(&o, "--source", "fd00::/111", NULL),
+	    OPTS_RUN);
+	assert_string_equal(nth(&o, 0), "fd00::1");
+	assert_string_equal(nth(&o, 0xfffe), "fd00::ffff");
+	assert_string_equal(nth(&o, 0xffff), "fd00::1:0");
+}
+
+static void
+test_source_errors(void **state)
+{
+	(void)state;
+	expect_error("--source", "--source", "", NULL);
+	expect_error("not an IPv4 or IPv6 address", "--source", "localhost",
+	    NULL);
+	expect_error("--source 10.0.0.1,,10.0.0.2: empty item", "--source",
+	    "10.0.0.1,,10.0.0.2", NULL);
+	expect_error("empty item", "--source", "10.0.0.1,", NULL);
+	expect_error("prefix length above 32", "--source", "10.0.0.0/33",
+	    NULL);
+	expect_error("prefix length above 128", "--source", "fd00::/129",
+	    NULL);
+	expect_error("bad prefix", "--source", "10.0.0.0/", NULL);
+	expect_error("bad prefix", "--source", "10.0.0.0/-1", NULL);
+	expect_error("bad prefix", "--source", "10.0.0.0/8x", NULL);
+	expect_error("mixes IPv4 and IPv6", "--source", "127.0.0.1,::1",
+	    NULL);
+	expect_error("--connect-rate 0", "--connect-rate", "0", NULL);
+	expect_error("--connect-rate fast", "--connect-rate", "fast", NULL);
+	expect_error("--connect-timeout", "--connect-timeout", "0", NULL);
+	expect_error("--connect-timeout 5x", "--connect-timeout", "5x", NULL);
+}
+
 static void
 test_tls_options(void **state)
 {
@@ -283,6 +447,11 @@ main(void)
 		cmocka_unit_test(test_threads_capped),
 		cmocka_unit_test(test_options_after_target),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_connect_options),
+		cmocka_unit_test(test_source_list),
+		cmocka_unit_test(test_source_cidr),
+		cmocka_unit_test(test_source_ipv6),
+		cmocka_unit_test(test_source_errors),
 		cmocka_unit_test(test_tls_options),
 		cmocka_unit_test(test_tls_errors),
 		cmocka_unit_test(test_help_version),
