@@ -515,6 +515,50 @@ stats_tls(struct evbuffer *b)
 	evbuffer_add_printf(b, "}");
 }
 
+/* PROXY headers across workers: accepted by version, rejected by reason. */
+static void
+metrics_proxy(struct evbuffer *b)
+{
+	struct stats_total	t;
+	int			i;
+
+	stats_sum(srv, &t);
+	family(b, "echod_proxy_headers_total", "counter",
+	    "PROXY protocol headers accepted, by version.");
+	evbuffer_add_printf(b, "echod_proxy_headers_total{version=\"1\"} %"
+	    PRIu64 "\n", t.proxy_v1);
+	evbuffer_add_printf(b, "echod_proxy_headers_total{version=\"2\"} %"
+	    PRIu64 "\n", t.proxy_v2);
+	family(b, "echod_proxy_local_total", "counter",
+	    "PROXY headers that kept the real endpoints (v2 LOCAL, as in "
+	    "health checks, v1 UNKNOWN), also counted by version.");
+	evbuffer_add_printf(b, "echod_proxy_local_total %" PRIu64 "\n",
+	    t.proxy_local);
+	family(b, "echod_proxy_rejected_total", "counter",
+	    "Connections closed for their PROXY header, by reason.");
+	for (i = 0; i < PROXY_ERR_COUNT; i++)
+		evbuffer_add_printf(b, "echod_proxy_rejected_total{reason=\"%s\"}"
+		    " %" PRIu64 "\n", proxy_error_name((enum proxy_error)i),
+		    t.proxy_rejected[i]);
+}
+
+static void
+stats_proxy(struct evbuffer *b)
+{
+	struct stats_total	t;
+	int			i;
+
+	stats_sum(srv, &t);
+	evbuffer_add_printf(b, "\"proxy\":{\"headers\":{\"v1\":%" PRIu64
+	    ",\"v2\":%" PRIu64 ",\"local\":%" PRIu64 "},\"rejected\":{",
+	    t.proxy_v1, t.proxy_v2, t.proxy_local);
+	for (i = 0; i < PROXY_ERR_COUNT; i++)
+		evbuffer_add_printf(b, "%s\"%s\":%" PRIu64, i ? "," : "",
+		    proxy_error_name((enum proxy_error)i),
+		    t.proxy_rejected[i]);
+	evbuffer_add_printf(b, "}}");
+}
+
 static void
 metrics_cb(struct evhttp_request *req, void *arg)
 {
@@ -526,6 +570,7 @@ metrics_cb(struct evhttp_request *req, void *arg)
 	metrics_listeners(b);
 	metrics_workers(b);
 	metrics_tls(b);
+	metrics_proxy(b);
 	metrics_logs(b);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
@@ -628,6 +673,8 @@ stats_cb(struct evhttp_request *req, void *arg)
 	stats_logs(b);
 	evbuffer_add_printf(b, ",");
 	stats_tls(b);
+	evbuffer_add_printf(b, ",");
+	stats_proxy(b);
 	evbuffer_add_printf(b, "}\n");
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "application/json");

@@ -26,6 +26,8 @@
 #define DEFAULT_MAX_BUFFER	(256ull * 1024)
 #define DEFAULT_SHUTDOWN	(10ull * 1000000)
 #define DEFAULT_HANDSHAKE	(10ull * 1000000)
+#define DEFAULT_PROXY_TIMEOUT	(3ull * 1000000)
+#define MAX_PROXY_FROM		64
 #define DEFAULT_LOG_BUFFER	(4ull * 1024 * 1024)
 #define MAX_WORKERS		256
 
@@ -101,6 +103,7 @@ listen_free(struct listen_conf *l)
 {
 	free(l->name);
 	free(l->address);
+	free(l->proxy_from);
 	free(l);
 }
 
@@ -156,6 +159,7 @@ listen_new(const char *name, int line)
 	l->mode = MODE_ECHO;
 	l->backlog = DEFAULT_BACKLOG;
 	l->inherited_fd = -1;
+	l->proxy_timeout_us = DEFAULT_PROXY_TIMEOUT;
 	return l;
 }
 
@@ -320,6 +324,51 @@ limits_key(struct parse_state *ps, const char *key, const char *value)
 	return fail(ps, ps->lineno, key, "unknown key in [limits]");
 }
 
+/* proxy_from = CIDR[, CIDR...]: the peers allowed to send a header. */
+static int
+get_proxy_from(struct parse_state *ps, const char *key, const char *value)
+{
+	struct listen_conf	*l = ps->cur;
+	struct proxy_cidr	 c;
+	const char		*p = value, *why;
+	char			 item[128];
+	size_t			 n;
+
+	free(l->proxy_from);
+	l->proxy_from = NULL;
+	l->nproxy_from = 0;
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		n = strcspn(p, ",");
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == 0)
+			return fail(ps, ps->lineno, key, "empty entry in \"%s\"",
+			    value);
+		if (n >= sizeof(item))
+			return fail(ps, ps->lineno, key, "entry too long in "
+			    "\"%s\"", value);
+		memcpy(item, p, n);
+		item[n] = '\0';
+		if (proxy_cidr_parse(item, &c, &why) != 0)
+			return fail(ps, ps->lineno, key, "%s: \"%s\"", why,
+			    item);
+		if (l->nproxy_from == MAX_PROXY_FROM)
+			return fail(ps, ps->lineno, key, "more than %d entries",
+			    MAX_PROXY_FROM);
+		l->proxy_from = xrealloc(l->proxy_from,
+		    sizeof(*l->proxy_from) * (size_t)(l->nproxy_from + 1));
+		l->proxy_from[l->nproxy_from++] = c;
+		p += strcspn(p, ",");
+		if (*p == '\0')
+			break;
+		p++;
+	}
+	l->proxy_from_line = ps->lineno;
+	return 1;
+}
+
 static int
 listen_key(struct parse_state *ps, const char *key, const char *value)
 {
@@ -351,6 +400,23 @@ listen_key(struct parse_state *ps, const char *key, const char *value)
 	}
 	if (strcmp(key, "reuseport") == 0)
 		return get_bool(ps, key, value, &l->reuseport);
+	if (strcmp(key, "proxy_protocol") == 0) {
+		if (proxy_mode_parse(value, &l->proxy) != 0)
+			return fail(ps, ps->lineno, key,
+			    "unknown value \"%s\" (use off, v1, v2 or any)",
+			    value);
+		return 1;
+	}
+	if (strcmp(key, "proxy_timeout") == 0) {
+		if (!get_duration(ps, key, value, 3600ull * 1000000,
+		    &l->proxy_timeout_us))
+			return 0;
+		if (l->proxy_timeout_us == 0)
+			return fail(ps, ps->lineno, key, "must be above 0");
+		return 1;
+	}
+	if (strcmp(key, "proxy_from") == 0)
+		return get_proxy_from(ps, key, value);
 	return fail(ps, ps->lineno, key, "unknown key in [listen %s]",
 	    l->name);
 }
@@ -612,6 +678,10 @@ check_listeners(struct parse_state *ps)
 				    "[listen %s] (line %d)", l->name, m->name,
 				    m->address_line);
 		}
+		if (l->proxy_from != NULL && l->proxy == PROXY_OFF)
+			return fail(ps, l->proxy_from_line, "proxy_from",
+			    "[listen %s] has proxy_from but proxy_protocol is "
+			    "off", l->name);
 		if (l->tls && (ps->conf->tls.certificate == NULL ||
 		    ps->conf->tls.key == NULL))
 			return fail(ps, l->line, "tls", "[listen %s] uses TLS "

@@ -12,6 +12,7 @@
 
 #include "addr.h"
 #include "log.h"
+#include "proxy.h"
 
 enum listen_mode {
 	MODE_ECHO,
@@ -40,6 +41,11 @@ struct listen_conf {
 	int			 backlog;
 	int			 reuseport;
 	int			 inherited_fd;	/* socket activation, or -1 */
+	enum proxy_mode		 proxy;		/* proxy_protocol */
+	uint64_t		 proxy_timeout_us;
+	struct proxy_cidr	*proxy_from;	/* NULL: any peer */
+	int			 nproxy_from;
+	int			 proxy_from_line;
 	struct listen_conf	*next;
 };
 

@@ -138,6 +138,7 @@ conn_account_close(struct worker *w, const struct conn_close_info *ci,
 	rec.start_wall_us = wall_us() - rec.duration_us;
 	rec.listener = l->name;
 	rec.peer = ci->peer;
+	rec.via = ci->via;
 	rec.bytes_in = ci->bytes_in;
 	rec.bytes_out = ci->bytes_out;
 	rec.reason = close_reason_name(reason);
@@ -162,6 +163,7 @@ conn_free(struct conn *c, enum close_reason reason)
 	struct listener		*l = c->listener;
 	struct conn_close_info	 ci = {
 		.listener = l, .peer = &c->peer.sa, .start_us = c->start_us,
+		.via = c->via.sa.sa_family != AF_UNSPEC ? &c->via.sa : NULL,
 		.bytes_in = c->bytes_in, .bytes_out = c->bytes_out,
 	};
 
@@ -343,8 +345,23 @@ conn_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 void
+conn_addr_set(union conn_addr *a, const struct sockaddr *sa)
+{
+	memset(a, 0, sizeof(*a));
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		memcpy(&a->sin, sa, sizeof(a->sin));
+	else if (sa->sa_family == AF_INET6)
+		memcpy(&a->sin6, sa, sizeof(a->sin6));
+	else
+		a->sa.sa_family = sa->sa_family;
+}
+
+void
 conn_start(struct worker *w, int fd, struct listener *l,
-    const struct sockaddr *peer, socklen_t peerlen)
+    const struct sockaddr *peer, socklen_t peerlen,
+    const struct sockaddr *via)
 {
 	struct conn	*c;
 
@@ -357,6 +374,7 @@ conn_start(struct worker *w, int fd, struct listener *l,
 	if (peerlen > sizeof(c->peer))
 		peerlen = sizeof(c->peer);
 	memcpy(&c->peer, peer, peerlen);
+	conn_addr_set(&c->via, via);
 	w->nconns++;
 	counter_add(&w->stats.conns_open, 1);
 	counter_add(&w->stats.conns_total, 1);

@@ -44,7 +44,8 @@ struct conn {
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
 	uint64_t		 start_us;	/* monotonic */
-	union conn_addr		 peer;
+	union conn_addr		 peer;		/* from the PROXY header, if any */
+	union conn_addr		 via;		/* the balancer; AF_UNSPEC: none */
 	int			 fd;
 	short			 events;	/* what ev waits for */
 	uint16_t		 chargen_pos;
@@ -56,6 +57,7 @@ struct conn {
 struct conn_close_info {
 	struct listener		*listener;
 	const struct sockaddr	*peer;
+	const struct sockaddr	*via;		/* NULL: no PROXY header */
 	uint64_t		 start_us;
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
@@ -79,8 +81,12 @@ void	conn_account_close(struct worker *, const struct conn_close_info *,
 /* After the connection's memory is gone: its listener reference, the
  * global count (max_connections) and the worker's drain check. */
 void	conn_release(struct worker *, struct listener *);
+/* peer is the client; via, when not NULL, the balancer that sent a PROXY
+ * header on its behalf (the socket's own peer). */
 void	conn_start(struct worker *, int fd, struct listener *,
-	    const struct sockaddr *, socklen_t);
+	    const struct sockaddr *peer, socklen_t, const struct sockaddr *via);
+/* Keep a peer address in a connection's slot; NULL leaves it AF_UNSPEC. */
+void	conn_addr_set(union conn_addr *, const struct sockaddr *);
 void	conn_drain_all(struct worker *);
 void	conn_close_all(struct worker *);
 /* Free a connection: closes the socket, counts, writes the access line. */

@@ -22,6 +22,7 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "proxy_conn.h"
 #include "server.h"
 #include "sock.h"
 #include "tls.h"
@@ -50,6 +51,7 @@ listener_unref(struct listener *l)
 		tls_ctx_unref(l->tls_ctx);
 	free(l->name);
 	free(l->address);
+	free(l->proxy_from);
 	free(l->socks);
 	free(l);
 }
@@ -150,6 +152,15 @@ listener_new(const struct listen_conf *lc)
 	if (lc->reuseport && !HAVE_REUSEPORT)
 		log_warnx("listener %s: reuseport is not available on this "
 		    "system; its workers share one socket", lc->name);
+	l->proxy = lc->proxy;
+	l->proxy_timeout_us = lc->proxy_timeout_us;
+	if (lc->nproxy_from > 0) {
+		l->nproxy_from = lc->nproxy_from;
+		l->proxy_from = xcalloc((size_t)lc->nproxy_from,
+		    sizeof(*l->proxy_from));
+		memcpy(l->proxy_from, lc->proxy_from,
+		    sizeof(*l->proxy_from) * (size_t)lc->nproxy_from);
+	}
 	return l;
 }
 
@@ -232,10 +243,12 @@ lsock_serve(struct lsock *ls, struct listener *l, int fd,
 {
 	if (ls->worker == NULL)
 		worker_dispatch_conn(next_worker(), fd, l, sa, len);
+	else if (l->proxy != PROXY_OFF)
+		proxy_conn_start(ls->worker, fd, l, sa, len);
 	else if (l->tls)
-		tls_conn_start(ls->worker, fd, l, sa, len);
+		tls_conn_start(ls->worker, fd, l, sa, len, NULL);
 	else
-		conn_start(ls->worker, fd, l, sa, len);
+		conn_start(ls->worker, fd, l, sa, len, NULL);
 }
 
 static void

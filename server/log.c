@@ -110,6 +110,13 @@ static __thread char		 tc_buf[32];
 /* --- small helpers */
 
 int
+log_level_enabled(enum log_level level)
+{
+	return (int)level >= atomic_load_explicit(&cur_level,
+	    memory_order_relaxed);
+}
+
+int
 log_parse_level(const char *s, enum log_level *out)
 {
 	size_t	i;
@@ -567,22 +574,37 @@ static size_t
 access_format(const struct access_rec *r, char *line, size_t len)
 {
 	char		ts[40], host[INET6_ADDRSTRLEN + 8], name[256];
+	char		vhost[INET6_ADDRSTRLEN + 8], via[INET6_ADDRSTRLEN + 40];
 	char		reason[128], tv[64], tc[256];
-	unsigned	port;
-	int		n;
+	unsigned	port, vport;
+	int		n, json;
 
 	fmt_time(ts, sizeof(ts), r->start_wall_us);
 	fmt_peer(r->peer, host, sizeof(host), &port);
-	if (atomic_load_explicit(&access_fmt, memory_order_relaxed) ==
-	    ACCESS_JSON) {
+	json = atomic_load_explicit(&access_fmt, memory_order_relaxed) ==
+	    ACCESS_JSON;
+	/* The balancer that sent a PROXY header, beside the client. */
+	via[0] = '\0';
+	if (r->via != NULL) {
+		fmt_peer(r->via, vhost, sizeof(vhost), &vport);
+		if (json)
+			snprintf(via, sizeof(via), ",\"via\":\"%s\","
+			    "\"via_port\":%u", vhost, vport);
+		else
+			snprintf(via, sizeof(via), " via=%s%s%s:%u",
+			    r->via->sa_family == AF_INET6 ? "[" : "", vhost,
+			    r->via->sa_family == AF_INET6 ? "]" : "", vport);
+	}
+	if (json) {
 		json_str(name, sizeof(name), r->listener != NULL ?
 		    r->listener : "");
 		json_str(reason, sizeof(reason), r->reason != NULL ?
 		    r->reason : "");
 		n = snprintf(line, len, "{\"time\":\"%s\",\"listener\":\"%s\","
-		    "\"peer\":\"%s\",\"port\":%u,\"duration_us\":%llu,"
+		    "\"peer\":\"%s\",\"port\":%u%s,\"duration_us\":%llu,"
 		    "\"bytes_in\":%llu,\"bytes_out\":%llu,\"reason\":\"%s\"",
-		    ts, name, host, port, (unsigned long long)r->duration_us,
+		    ts, name, host, port, via,
+		    (unsigned long long)r->duration_us,
 		    (unsigned long long)r->bytes_in,
 		    (unsigned long long)r->bytes_out, reason);
 		if (n > 0 && (size_t)n < len && r->tls_version != NULL) {
@@ -598,13 +620,13 @@ access_format(const struct access_rec *r, char *line, size_t len)
 	} else {
 		text_token(name, sizeof(name), r->listener != NULL ?
 		    r->listener : "-");
-		n = snprintf(line, len, "%s listener=%s peer=%s%s%s:%u "
+		n = snprintf(line, len, "%s listener=%s peer=%s%s%s:%u%s "
 		    "duration=%llu.%06llu bytes_in=%llu bytes_out=%llu "
 		    "reason=\"%s\"", ts, name,
 		    r->peer != NULL && r->peer->sa_family == AF_INET6 ? "[" :
 		    "", host,
 		    r->peer != NULL && r->peer->sa_family == AF_INET6 ? "]" :
-		    "", port,
+		    "", port, via,
 		    (unsigned long long)(r->duration_us / 1000000),
 		    (unsigned long long)(r->duration_us % 1000000),
 		    (unsigned long long)r->bytes_in,

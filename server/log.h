@@ -35,6 +35,8 @@ void	fatalx(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 void	log_vmsg(enum log_level, int with_errno, const char *, va_list);
 int	log_parse_level(const char *, enum log_level *);
+/* Would a message at this level be written? (Skip costly formatting.) */
+int	log_level_enabled(enum log_level);
 
 /* One closed connection, as the access log records it. */
 struct access_rec {
@@ -42,6 +44,7 @@ struct access_rec {
 	uint64_t		 duration_us;
 	const char		*listener;
 	const struct sockaddr	*peer;
+	const struct sockaddr	*via;		/* the balancer (PROXY), or NULL */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
 	const char		*reason;	/* "client closed", ... */

@@ -50,6 +50,10 @@ struct listener {
 	int			 tls;
 	int			 backlog;
 	int			 reuseport;
+	enum proxy_mode		 proxy;		/* PROXY header expected */
+	uint64_t		 proxy_timeout_us;
+	struct proxy_cidr	*proxy_from;	/* NULL: from any peer */
+	int			 nproxy_from;
 	_Atomic(void *)		 tls_ctx;	/* SSL_CTX when tls; swapped by reload */
 	uint64_t		 retired_gen;	/* reload that replaced it */
 	struct listener_stats	 stats;

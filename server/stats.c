@@ -14,7 +14,7 @@ void
 stats_sum(struct server *s, struct stats_total *t)
 {
 	struct listener	*l;
-	int		 i;
+	int		 i, j;
 
 	memset(t, 0, sizeof(*t));
 	for (i = 0; i < s->nworkers && s->workers != NULL; i++) {
@@ -30,6 +30,12 @@ stats_sum(struct server *s, struct stats_total *t)
 		t->tls_handshake_failed +=
 		    counter_get(&ws->tls_handshake_failed);
 		t->tls_resumed += counter_get(&ws->tls_resumed);
+		t->proxy_v1 += counter_get(&ws->proxy_v1);
+		t->proxy_v2 += counter_get(&ws->proxy_v2);
+		t->proxy_local += counter_get(&ws->proxy_local);
+		for (j = 0; j < PROXY_ERR_COUNT; j++)
+			t->proxy_rejected[j] +=
+			    counter_get(&ws->proxy_rejected[j]);
 	}
 	TAILQ_FOREACH(l, &s->listeners, entry) {
 		t->refused += atomic_load(&l->stats.refused);

@@ -10,6 +10,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "proxy.h"
+
 typedef _Atomic uint64_t counter_t;
 
 static inline void
@@ -44,6 +46,11 @@ struct worker_stats {
 	counter_t	tls_handshakes;
 	counter_t	tls_handshake_failed;
 	counter_t	tls_resumed;
+	/* PROXY headers read, by version; LOCAL/UNKNOWN ones also apart. */
+	counter_t	proxy_v1;
+	counter_t	proxy_v2;
+	counter_t	proxy_local;
+	counter_t	proxy_rejected[PROXY_ERR_COUNT];
 };
 
 /* Kept by the thread that accepts (main, or a worker with reuseport):
@@ -70,6 +77,10 @@ struct stats_total {
 	uint64_t	tls_handshakes;
 	uint64_t	tls_handshake_failed;
 	uint64_t	tls_resumed;
+	uint64_t	proxy_v1;
+	uint64_t	proxy_v2;
+	uint64_t	proxy_local;
+	uint64_t	proxy_rejected[PROXY_ERR_COUNT];
 };
 
 struct server;

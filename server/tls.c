@@ -71,7 +71,8 @@ struct tconn {
 	uint64_t		 start_us;
 	uint64_t		 deadline_us;	/* of the handshake */
 	LIST_ENTRY(tconn)	 entry;
-	union conn_addr		 peer;
+	union conn_addr		 peer;		/* from the PROXY header, if any */
+	union conn_addr		 via;		/* the balancer; AF_UNSPEC: none */
 	int			 fd;
 	short			 events;	/* what ev waits for; -1: none */
 	uint16_t		 chargen_pos;
@@ -581,6 +582,7 @@ tconn_free(struct tconn *c, enum close_reason reason)
 	const SSL_CIPHER	*cipher;
 	struct conn_close_info	 ci = {
 		.listener = l, .peer = &c->peer.sa, .start_us = c->start_us,
+		.via = c->via.sa.sa_family != AF_UNSPEC ? &c->via.sa : NULL,
 		.bytes_in = c->bytes_in, .bytes_out = c->bytes_out,
 	};
 
@@ -1003,7 +1005,8 @@ tconn_cb(evutil_socket_t fd, short what, void *arg)
 
 void
 tls_conn_start(struct worker *w, int fd, struct listener *l,
-    const struct sockaddr *peer, socklen_t peerlen)
+    const struct sockaddr *peer, socklen_t peerlen,
+    const struct sockaddr *via)
 {
 	struct tls_worker	*tw = w->tls;
 	struct tconn		*c;
@@ -1042,6 +1045,7 @@ tls_conn_start(struct worker *w, int fd, struct listener *l,
 	if (peerlen > sizeof(c->peer))
 		peerlen = sizeof(c->peer);
 	memcpy(&c->peer, peer, peerlen);
+	conn_addr_set(&c->via, via);
 	LIST_INSERT_HEAD(&tw->conns, c, entry);
 	w->nconns++;
 	counter_add(&w->stats.conns_open, 1);

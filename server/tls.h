@@ -32,9 +32,10 @@ void	 tls_ctx_unref(void *);
  */
 int	 tls_ctx_inherit_tickets(void *newctx, void *oldctx);
 
-/* Worker thread: serve an accepted socket of a TLS listener. */
+/* Worker thread: serve an accepted socket of a TLS listener (peer and via
+ * as in conn_start()). */
 void	 tls_conn_start(struct worker *, int fd, struct listener *,
-	    const struct sockaddr *, socklen_t);
+	    const struct sockaddr *peer, socklen_t, const struct sockaddr *via);
 /* Worker thread: QUIT (finish on their own) and TERM (close now). */
 void	 tls_drain_all(struct worker *);
 void	 tls_close_all(struct worker *);

@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "proxy_conn.h"
 #include "server.h"
 #include "sock.h"
 #include "tls.h"
@@ -163,12 +164,15 @@ worker_handle(struct worker *w, struct worker_msg *m)
 			atomic_fetch_add_explicit(&m->listener->stats.closed,
 			    1, memory_order_relaxed);
 			server_conn_closed();
-		} else if (m->listener->tls)
-			tls_conn_start(w, m->fd, m->listener,
+		} else if (m->listener->proxy != PROXY_OFF)
+			proxy_conn_start(w, m->fd, m->listener,
 			    (struct sockaddr *)&m->peer, m->peerlen);
+		else if (m->listener->tls)
+			tls_conn_start(w, m->fd, m->listener,
+			    (struct sockaddr *)&m->peer, m->peerlen, NULL);
 		else
 			conn_start(w, m->fd, m->listener,
-			    (struct sockaddr *)&m->peer, m->peerlen);
+			    (struct sockaddr *)&m->peer, m->peerlen, NULL);
 		listener_unref(m->listener);
 		break;
 	case WMSG_DRAIN:
@@ -182,6 +186,7 @@ worker_handle(struct worker *w, struct worker_msg *m)
 		listener_worker_stop(w, 0);
 		conn_close_all(w);
 		tls_close_all(w);
+		proxy_conn_close_all(w);
 		break;
 	case WMSG_RESUME_ACCEPT:
 		listener_worker_resume(w);
