@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include "addr.h"
 #include "source.h"
 
@@ -75,6 +77,10 @@ struct opts {
 	const char	*cert_path;	/* client certificate: mutual TLS */
 	const char	*key_path;	/* NULL: the key is in cert_path */
 	const char	*sni;		/* NULL: the target's host name */
+	/* --proxy: a PROXY header first on each connection (client/proxy.c). */
+	int		 proxy;		/* 0: none, 1 or 2: its version */
+	const char	*proxy_source;	/* NULL: the connection's own address */
+	struct sockaddr_storage proxy_src;
 };
 
 enum opts_result {

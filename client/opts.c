@@ -14,6 +14,7 @@
 
 #include "echoload.h"
 #include "parse.h"
+#include "proxy_send.h"
 
 enum {
 	OPT_VERIFY = 256,
@@ -33,6 +34,8 @@ enum {
 	OPT_CONNECT_TIMEOUT,
 	OPT_REQUIRE_ALL,
 	OPT_SOURCE,
+	OPT_PROXY,
+	OPT_PROXY_SOURCE,
 };
 
 static const struct option longopts[] = {
@@ -65,6 +68,8 @@ static const struct option longopts[] = {
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "require-all", no_argument,	    NULL, OPT_REQUIRE_ALL },
 	{ "source",	 required_argument, NULL, OPT_SOURCE },
+	{ "proxy",	 required_argument, NULL, OPT_PROXY },
+	{ "proxy-source", required_argument, NULL, OPT_PROXY_SOURCE },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -108,7 +113,8 @@ opts_usage(FILE *f)
 "                [--cert file [--key file]] [--tls-version 1.2|1.3]\n"
 "                [--no-resume]] [--connect-rate rate]\n"
 "                [--connect-timeout duration] [--require-all]\n"
-"                [--source addr[,addr...] | --source cidr] [host:port]\n"
+"                [--source addr[,addr...] | --source cidr]\n"
+"                [--proxy v1|v2 [--proxy-source addr:port]] [host:port]\n"
 "  -t N        threads (default: CPU count)\n"
 "  -c N        connections shared by the threads (default 50)\n"
 "  -d TIME     measured duration (default 10s; 500ms, 2m, ...)\n"
@@ -136,6 +142,9 @@ opts_usage(FILE *f)
 "              connection is established (default: run with those up)\n"
 "  --source A  bind connections to these local addresses in turn: a list\n"
 "              (10.0.0.1,10.0.0.2) or a block (10.0.0.0/24, fd00::/120)\n"
+"  --proxy V   send a PROXY protocol header (v1 or v2) first on each\n"
+"              connection, from the connection's own address or from\n"
+"              --proxy-source ADDR:PORT\n"
 "  -h, --help  print this help and exit\n"
 "  -V, --version  print the version and exit\n"
 "The target defaults to " DEFAULT_TARGET "; IPv6 as [::1]:PORT.\n");
@@ -469,6 +478,12 @@ apply(struct parser *p, int ch, const char *arg, const char *given)
 	case OPT_TLS_VERSION:
 	case OPT_NO_RESUME:
 		return tls_opt(p, ch, arg);
+	case OPT_PROXY:
+		return proxy_opt_version(o, arg, p->err, p->len) == 0 ?
+		    OPTS_RUN : OPTS_ERROR;
+	case OPT_PROXY_SOURCE:
+		return proxy_opt_source(o, arg, p->err, p->len) == 0 ?
+		    OPTS_RUN : OPTS_ERROR;
 	case 'h':
 		return OPTS_HELP;
 	case 'V':
@@ -509,6 +524,8 @@ check(struct parser *p)
 	if (source_family(&o->sources) == -1)
 		return fail(p->err, p->len, "--source mixes IPv4 and IPv6 "
 		    "addresses; a run has one target family");
+	if (proxy_opt_check(o, p->err, p->len) != 0)
+		return OPTS_ERROR;
 	if (!p->threads_set)
 		o->threads = cpu_count();
 	if (o->threads > o->connections)

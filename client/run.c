@@ -22,6 +22,7 @@
 #include <event2/event.h>
 
 #include "echoload.h"
+#include "proxy_send.h"
 #include "report.h"
 #include "run.h"
 #include "session.h"
@@ -507,6 +508,18 @@ check_target(struct run *r)
 			err = errno;
 		if (err != 0)
 			goto fail;
+	}
+	/* A server that expects the header must not see a bare connection. */
+	if (r->o->proxy != 0 && proxy_send(r->o, fd) != 0) {
+		err = errno;
+		if (err == EAFNOSUPPORT) {
+			close(fd);
+			fprintf(stderr, "echoload: --proxy-source %s and %s are "
+			    "not of one address family\n", r->o->proxy_source,
+			    r->target);
+			return -1;
+		}
+		goto fail;
 	}
 	rv = r->o->tls ? check_tls(r, fd) : 0;
 	close(fd);

@@ -33,6 +33,7 @@
 #include "connect.h"
 #include "echoload.h"
 #include "hist.h"
+#include "proxy_send.h"
 #include "run.h"
 #include "session.h"
 #include "sock.h"
@@ -422,11 +423,16 @@ tls_start(struct session *s, uint64_t now)
 	tls_step(s);
 }
 
-/* TCP is up: TLS first, if asked for. Anything that must precede every
- * other byte on the connection is written here, before TLS. */
+/* TCP is up: the PROXY header first (--proxy), then TLS, if asked for.
+ * Anything that must precede every other byte on the connection is
+ * written here, before TLS. */
 static void
 sess_ready(struct session *s, uint64_t now)
 {
+	if (sess_opts(s)->proxy != 0 && proxy_send(sess_opts(s), s->fd) != 0) {
+		sess_fail(s, ERR_CONNECT, errno, now);
+		return;
+	}
 	if (s->w->tls != NULL)
 		tls_start(s, now);
 	else

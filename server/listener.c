@@ -404,9 +404,11 @@ listener_enable(struct listener *l, int running)
 			lsock_start(&l->socks[i]);
 	}
 	addr_format((struct sockaddr *)&l->bound, where, sizeof(where));
-	log_info("listening on %s (%s, %s, %s%s)", where, l->name,
+	log_info("listening on %s (%s, %s, %s%s%s%s)", where, l->name,
 	    mode_name(l->mode), l->tls ? "tls" : "plain",
-	    l->reuseport ? ", reuseport" : "");
+	    l->reuseport ? ", reuseport" : "",
+	    l->proxy != PROXY_OFF ? ", proxy protocol " : "",
+	    l->proxy != PROXY_OFF ? proxy_mode_name(l->proxy) : "");
 }
 
 /*

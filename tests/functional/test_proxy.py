@@ -521,3 +521,90 @@ def test_header_split_across_segments(hostile):
     st = stats(hostile.admin)
     assert st["headers"]["v1"] == 2 and st["headers"]["v2"] == 1, st
     assert sum(st["rejected"].values()) == 0, st
+
+
+# ---- echoload --proxy ---------------------------------------------------------
+
+@pytest.mark.parametrize("version,fmt", [("v1", "text"), ("v2", "json"),
+                                         ("v2", "text")])
+def test_echoload_proxy_source(tmp_path, servers, version, fmt):
+    s = Server(tmp_path, {"p": {"address": "127.0.0.1:{p0}",
+                                "proxy_protocol": version}}, fmt=fmt)
+    servers.append(s)
+    p, res = echoload("-c", 3, "-t", 1, "-n", 600, "--verify", "--proxy",
+                      version, "--proxy-source", "203.0.113.77:4321",
+                      f"127.0.0.1:{s.ports[0]}")
+    assert_clean(p, res)
+
+    def done():
+        lines = read_lines(s.access)
+        return lines if len(lines) >= 4 else None    # 3 and the probe
+    lines = wait_for(done)
+    assert lines and len(lines) == 4, read_lines(s.access)
+    for l in lines:
+        if fmt == "json":
+            r = json.loads(l)
+            assert (r["peer"], r["port"]) == ("203.0.113.77", 4321), r
+            assert r["via"] == "127.0.0.1" and r["via_port"] > 0
+        else:
+            assert " peer=203.0.113.77:4321 via=127.0.0.1:" in l, l
+    st = stats(s.admin)
+    assert st["headers"]["v1" if version == "v1" else "v2"] == 4
+    assert sum(st["rejected"].values()) == 0, st
+
+
+def test_echoload_proxy_own_address_and_connect_mode(tmp_path, servers):
+    """Without --proxy-source the header names the connection's own
+    address: peer and via agree. -m connect sends one per connection."""
+    s = Server(tmp_path, {"p": {"address": "127.0.0.1:{p0}",
+                                "proxy_protocol": "any"}})
+    servers.append(s)
+    p, res = echoload("-m", "connect", "-c", 2, "-t", 1, "-n", 300,
+                      "--verify", "--proxy", "v2", f"127.0.0.1:{s.ports[0]}")
+    assert_clean(p, res)
+    assert wait_for(lambda: stats(s.admin)["headers"]["v2"] >= 301)
+    st = stats(s.admin)
+    assert sum(st["rejected"].values()) == 0, st
+    lines = wait_for(lambda: read_lines(s.access)
+                     if len(read_lines(s.access)) >= 301 else None)
+    assert lines
+    pairs = [re.search(r"peer=(\S+) via=(\S+) ", l) for l in lines]
+    assert all(m and m.group(1) == m.group(2) for m in pairs), lines[:3]
+
+
+def test_echoload_proxy_options():
+    for args, msg in ((["--proxy", "v3"], "--proxy v3"),
+                      (["--proxy-source", "1.2.3.4:5"], "needs --proxy"),
+                      (["--proxy", "v2", "--proxy-source", "lb:5"],
+                       "not an IPv4 or IPv6"),
+                      (["--proxy", "v2", "--proxy-source", "1.2.3.4"],
+                       "--proxy-source")):
+        p = subprocess.run([ECHOLOAD, *args], capture_output=True,
+                           text=True, timeout=30 * SLOW)
+        assert p.returncode != 0 and msg in p.stderr, (args, p.stderr)
+
+
+def test_echoload_proxy_over_tls(tmp_path, servers):
+    """The header, then TLS, as a TCP balancer would pass it on."""
+    from tls_util import Pki
+    pki_dir = tmp_path / "pki"
+    pki_dir.mkdir()
+    pki = Pki(str(pki_dir))
+    s = Server(tmp_path, {"t": {"address": "127.0.0.1:{p0}", "tls": "yes",
+                                "proxy_protocol": "v1"}}, tls=pki)
+    servers.append(s)
+    # An IPv6 source for an IPv4 target: refused before the load.
+    p = subprocess.run([ECHOLOAD, "-q", "-n", "10", "--proxy", "v1",
+                        "--proxy-source", "[2001:db8::9]:80",
+                        f"127.0.0.1:{s.ports[0]}"], capture_output=True,
+                       text=True, timeout=60 * SLOW)
+    assert p.returncode != 0
+    assert "address family" in p.stderr
+    p, res = echoload("-c", 2, "-t", 1, "-n", 200, "--verify", "--tls",
+                      "--ca", pki.path("ca.pem"), "--sni", "localhost",
+                      "--proxy", "v1", "--proxy-source", "198.51.100.3:80",
+                      f"127.0.0.1:{s.ports[0]}")
+    assert_clean(p, res)
+    lines = wait_lines(s.access, lambda l: " tls=TLSv1.3" in l)
+    assert any("peer=198.51.100.3:80 via=127.0.0.1:" in l and
+               " tls=TLSv1.3" in l for l in lines), lines

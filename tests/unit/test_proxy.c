@@ -1,6 +1,7 @@
 /*
  * test_proxy.c: the PROXY protocol parser (v1 and v2, TLVs, CRC32C), the
- * proxy_from address lists, and the [listen] keys that configure them.
+ * proxy_from address lists, the [listen] keys that configure them, and
+ * echoload's header builder read back by the parser.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 
 #include "config.h"
 #include "proxy.h"
+#include "proxy_send.h"
 
 static const uint8_t sig[12] = "\r\n\r\n\0\r\nQUIT\n";
 
@@ -646,6 +648,67 @@ test_cidr(void **state)
 	assert_int_equal(proxy_cidr_parse("", &c[0], &why), -1);
 }
 
+/* ---- echoload's headers ------------------------------------------------- */
+
+static void
+test_built_headers_parse(void **state)
+{
+	struct sockaddr_storage	 src, dst;
+	struct sockaddr_in6	*d6;
+	struct proxy_result	 r;
+	uint8_t			 buf[PROXY_HDR_MAX];
+	size_t			 n;
+
+	(void)state;
+	sa4(&src, "203.0.113.7");
+	((struct sockaddr_in *)&src)->sin_port = htons(40000);
+	sa4(&dst, "127.0.0.1");
+	((struct sockaddr_in *)&dst)->sin_port = htons(7007);
+	n = proxy_build(1, (struct sockaddr *)&src, (struct sockaddr *)&dst,
+	    buf, sizeof(buf));
+	assert_int_equal(n, strlen("PROXY TCP4 203.0.113.7 127.0.0.1 "
+	    "40000 7007\r\n"));
+	assert_memory_equal(buf, "PROXY TCP4 203.0.113.7 127.0.0.1 40000 "
+	    "7007\r\n", n);
+	assert_int_equal(proxy_parse(PROXY_V1, buf, n, &r), PROXY_DONE);
+	assert_int_equal(r.len, n);
+	assert_sin(&r.src, "203.0.113.7", 40000);
+	assert_sin(&r.dst, "127.0.0.1", 7007);
+	n = proxy_build(2, (struct sockaddr *)&src, (struct sockaddr *)&dst,
+	    buf, sizeof(buf));
+	assert_int_equal(n, 28);
+	assert_int_equal(proxy_parse(PROXY_V2, buf, n, &r), PROXY_DONE);
+	assert_sin(&r.src, "203.0.113.7", 40000);
+	assert_sin(&r.dst, "127.0.0.1", 7007);
+
+	/* IPv6, and an IPv4-mapped source sent as IPv4 to an IPv4 target. */
+	sa6(&src, "2001:db8::7");
+	((struct sockaddr_in6 *)&src)->sin6_port = htons(1);
+	sa6(&dst, "::1");
+	d6 = (struct sockaddr_in6 *)&dst;
+	d6->sin6_port = htons(2);
+	for (int v = 1; v <= 2; v++) {
+		n = proxy_build(v, (struct sockaddr *)&src,
+		    (struct sockaddr *)&dst, buf, sizeof(buf));
+		assert_true(n > 0);
+		assert_int_equal(proxy_parse(PROXY_ANY, buf, n, &r),
+		    PROXY_DONE);
+		assert_int_equal(r.version, v);
+		assert_sin6(&r.src, "2001:db8::7", 1);
+		assert_sin6(&r.dst, "::1", 2);
+	}
+	sa6(&src, "::ffff:192.0.2.1");
+	sa4(&dst, "192.0.2.2");
+	n = proxy_build(2, (struct sockaddr *)&src, (struct sockaddr *)&dst,
+	    buf, sizeof(buf));
+	assert_int_equal(proxy_parse(PROXY_V2, buf, n, &r), PROXY_DONE);
+	assert_sin(&r.src, "192.0.2.1", 0);
+	/* Families that cannot go together. */
+	sa6(&src, "2001:db8::7");
+	assert_int_equal(proxy_build(1, (struct sockaddr *)&src,
+	    (struct sockaddr *)&dst, buf, sizeof(buf)), 0);
+}
+
 /* ---- config keys -------------------------------------------------------- */
 
 static char	path[64];
@@ -757,6 +820,7 @@ main(void)
 		cmocka_unit_test(test_v2_tlvs),
 		cmocka_unit_test(test_crc32c),
 		cmocka_unit_test(test_cidr),
+		cmocka_unit_test(test_built_headers_parse),
 		cmocka_unit_test(test_config_keys),
 	};
 
