@@ -156,7 +156,12 @@ class Server:
         self.d = Echod(config=text, port=self.admin, tmpdir=self.tmp)
 
     def stop(self):
-        self.d.kill()
+        """SIGTERM: echod must exit 0, with nothing from the sanitizers
+        (leaks included) on stderr."""
+        rc = self.d.stop()
+        err = self.d.stderr()
+        assert rc == 0 and "Sanitizer" not in err and \
+            "runtime error" not in err, err[-3000:]
 
 
 @pytest.fixture
@@ -608,3 +613,29 @@ def test_echoload_proxy_over_tls(tmp_path, servers):
     lines = wait_lines(s.access, lambda l: " tls=TLSv1.3" in l)
     assert any("peer=198.51.100.3:80 via=127.0.0.1:" in l and
                " tls=TLSv1.3" in l for l in lines), lines
+
+
+@pytest.mark.parametrize("sig", ["TERM", "QUIT"])
+def test_stop_with_headers_pending(tmp_path, servers, sig):
+    """Connections still in their header when echod stops are closed (TERM)
+    or given their proxy_timeout (QUIT); echod exits 0, nothing leaked."""
+    import signal as sigmod
+    s = Server(tmp_path, {"p": {"address": "127.0.0.1:{p0}",
+                                "proxy_protocol": "v2",
+                                "proxy_timeout": "1s"}})
+    socks = []
+    for _ in range(5):
+        c = connect(s.ports[0])
+        c.sendall(v2_header()[:20])
+        socks.append(c)
+    assert wait_for(lambda: stats(s.admin)["headers"]["v2"] == 0 and
+                    json.loads(http_get(s.admin, "/stats")[2])
+                    ["total"]["connections_open"] == 5)
+    t0 = time.monotonic()
+    assert s.d.stop(getattr(sigmod, "SIG" + sig)) == 0
+    assert time.monotonic() - t0 < 10 * SLOW
+    err = s.d.stderr()
+    assert "Sanitizer" not in err and "runtime error" not in err, err
+    for c in socks:
+        assert closed_within(c, 2 * SLOW)
+        c.close()
