@@ -4,8 +4,10 @@
  * defaults, and the checks across keys. Every error names FILE:LINE and the
  * key, and a file is either loaded whole or not at all.
  */
+#include <sys/stat.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,20 +32,35 @@
 #define MAX_PROXY_FROM		64
 #define DEFAULT_LOG_BUFFER	(4ull * 1024 * 1024)
 #define MAX_WORKERS		256
+/* A config file is a few KiB; anything this big is the wrong file. */
+#define CONFIG_MAX_BYTES	(1024 * 1024)
+#define LINE_MAX_CHARS		198	/* inih's buffer, less "\n\0" */
+
+/* A key given in a section, remembered across repeats of its header. */
+struct seen_key {
+	char	section[128];
+	char	key[48];
+	int	line;
+};
 
 /* What the parser knows while it reads one file. */
 struct parse_state {
 	struct config	*conf;
 	const char	*path;
-	FILE		*fp;
+	char		*text;		/* the whole file, read at once */
+	size_t		 textlen;
+	size_t		 pos;		/* next byte the reader hands out */
 	int		 lineno;	/* of the line inih is handling */
 	int		 section_line;	/* of the latest [header] */
 	char		 section[128];	/* current section as seen by us */
 	struct listen_conf *cur;	/* current [listen NAME] */
-	char		 seen[64][48];	/* keys given in this section */
-	int		 nseen;
+	struct seen_key	*seen;		/* keys given so far, all sections */
+	size_t		 nseen;
+	size_t		 seen_cap;
 	int		 failed;
 	int		 too_long;
+	int		 control;	/* -s: pid_file only, errors tolerated */
+	int		 control_error;	/* the file has errors besides */
 	char		*err;
 	size_t		 errlen;
 };
@@ -226,6 +243,10 @@ get_duration(struct parse_state *ps, const char *key, const char *value,
 
 	if (parse_duration(value, &v, &why) != 0)
 		return fail(ps, ps->lineno, key, "%s: \"%s\"", why, value);
+	/* "0.4us" would round to 0, which means "off" for a timeout. */
+	if (v == 0 && strpbrk(value, "123456789") != NULL)
+		return fail(ps, ps->lineno, key, "\"%s\" is below 1us and "
+		    "would round to 0 (write 0 to mean none)", value);
 	if (v > max_us)
 		return fail(ps, ps->lineno, key, "\"%s\" is too long", value);
 	*out = v;
@@ -522,21 +543,34 @@ admin_key(struct parse_state *ps, const char *key, const char *value)
 	return fail(ps, ps->lineno, key, "unknown key in [admin]");
 }
 
-/* A key given twice in one section is a mistake, not an override. */
+/*
+ * A key given twice in one section is a mistake, not an override, also when
+ * the section's header is repeated further down: both places were meant.
+ */
 static int
 check_duplicate_key(struct parse_state *ps, const char *key)
 {
-	int	i;
+	struct seen_key	*k;
+	size_t		 i;
 
 	for (i = 0; i < ps->nseen; i++) {
-		if (strcmp(ps->seen[i], key) == 0)
+		k = &ps->seen[i];
+		if (strcmp(k->section, ps->section) == 0 &&
+		    strcmp(k->key, key) == 0)
 			return fail(ps, ps->lineno, key,
-			    "given twice in [%s]", ps->section);
+			    "given twice in [%s] (first at line %d)",
+			    ps->section, k->line);
 	}
-	if (ps->nseen < (int)nitems(ps->seen) &&
-	    strlen(key) < sizeof(ps->seen[0]))
-		snprintf(ps->seen[ps->nseen++], sizeof(ps->seen[0]), "%s",
-		    key);
+	if (strlen(key) >= sizeof(k->key))
+		return 1;	/* no such key: the section's handler says so */
+	if (ps->nseen == ps->seen_cap) {
+		ps->seen_cap = ps->seen_cap == 0 ? 32 : ps->seen_cap * 2;
+		ps->seen = xrealloc(ps->seen, ps->seen_cap * sizeof(*ps->seen));
+	}
+	k = &ps->seen[ps->nseen++];
+	snprintf(k->section, sizeof(k->section), "%s", ps->section);
+	snprintf(k->key, sizeof(k->key), "%s", key);
+	k->line = ps->lineno;
 	return 1;
 }
 
@@ -564,8 +598,9 @@ begin_section(struct parse_state *ps, const char *section, int line)
 
 	snprintf(ps->section, sizeof(ps->section), "%s", section);
 	ps->section_line = line;
-	ps->nseen = 0;
 	ps->cur = NULL;
+	if (ps->control)
+		return;		/* only [server] pid_file matters */
 	if (strcmp(section, "server") == 0 || strcmp(section, "limits") == 0 ||
 	    strcmp(section, "tls") == 0 || strcmp(section, "log") == 0 ||
 	    strcmp(section, "admin") == 0)
@@ -595,6 +630,28 @@ begin_section(struct parse_state *ps, const char *section, int line)
 	ps->cur = l;
 }
 
+/*
+ * echod -s: only [server] pid_file (and shutdown_timeout, for how long to
+ * wait) are read; any other error is noted and passed over.
+ */
+static int
+control_key(struct parse_state *ps, const char *key, const char *value)
+{
+	struct config	*conf = ps->conf;
+	const char	*why;
+	uint64_t	 v;
+
+	if (strcmp(ps->section, "server") != 0)
+		return 1;
+	if (strcmp(key, "pid_file") == 0 && *value != '\0') {
+		free(conf->pid_file);
+		conf->pid_file = xstrdup(value);
+	} else if (strcmp(key, "shutdown_timeout") == 0 &&
+	    parse_duration(value, &v, &why) == 0)
+		conf->shutdown_timeout_us = v;
+	return 1;
+}
+
 /* inih handler: one key at a time, in file order. */
 static int
 handler(void *user, const char *section, const char *key, const char *value)
@@ -602,6 +659,8 @@ handler(void *user, const char *section, const char *key, const char *value)
 	struct parse_state	*ps = user;
 
 	(void)section;	/* tracked by the reader, which also sees empty ones */
+	if (ps->control)
+		return control_key(ps, key, value);
 	if (ps->failed)
 		return 1;
 	if (ps->section[0] == '\0')
@@ -625,29 +684,93 @@ handler(void *user, const char *section, const char *key, const char *value)
 }
 
 /*
- * inih's reader: one physical line per call, so that we know the line number
- * of every key (the packaged inih is built without INI_HANDLER_LINENO) and
- * see section headers even when the section is empty.
+ * The key of a line, for errors found before inih sees it: the text before
+ * '=' or ':', trimmed; "" when there is none.
+ */
+static void
+line_key(const char *line, size_t len, char *key, size_t keylen)
+{
+	const char	*end = line + len, *p, *q;
+	size_t		 n;
+
+	key[0] = '\0';
+	for (p = line; p < end && (*p == ' ' || *p == '\t'); p++)
+		;
+	for (q = p; q < end && *q != '=' && *q != ':' && *q != '\0' &&
+	    *q != '\n'; q++)
+		;
+	if (q == end || (*q != '=' && *q != ':'))
+		return;
+	while (q > p && (q[-1] == ' ' || q[-1] == '\t'))
+		q--;
+	n = (size_t)(q - p);
+	if (n == 0 || n >= keylen)
+		return;
+	memcpy(key, p, n);
+	key[n] = '\0';
+}
+
+/*
+ * inih's reader: one physical line per call from the file read into memory,
+ * so that we know the line number of every key (the packaged inih is built
+ * without INI_HANDLER_LINENO), see section headers even when the section is
+ * empty, and catch what fgets would hide: a NUL byte would cut the line
+ * short (a value "5\0junk" read as 5) and restart line counting mid-line.
  */
 static char *
 reader(char *buf, int size, void *stream)
 {
 	struct parse_state	*ps = stream;
-	char			*p, *end;
-	size_t			 len;
+	const char		*line, *nl;
+	char			*p, *end, key[64];
+	size_t			 len, room;
 
-	if (fgets(buf, size, ps->fp) == NULL)
+	if (ps->pos >= ps->textlen || ps->too_long)
 		return NULL;
+	line = ps->text + ps->pos;
+	nl = memchr(line, '\n', ps->textlen - ps->pos);
+	len = nl != NULL ? (size_t)(nl - line) + 1 : ps->textlen - ps->pos;
+	ps->pos += len;
 	ps->lineno++;
-	len = strlen(buf);
-	if (len == (size_t)size - 1 && buf[len - 1] != '\n' && !feof(ps->fp)) {
+	/* A UTF-8 byte-order mark is not part of the first line. */
+	if (ps->lineno == 1 && len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {
+		line += 3;
+		len -= 3;
+	}
+	if (memchr(line, '\0', len) != NULL) {
+		if (ps->control) {
+			ps->control_error = 1;
+			buf[0] = '\n';
+			buf[1] = '\0';
+			return buf;
+		}
+		line_key(line, len, key, sizeof(key));
+		fail(ps, ps->lineno, key[0] != '\0' ? key : NULL,
+		    "a NUL byte in the line");
+		ps->pos = ps->textlen;
+		return NULL;
+	}
+	room = (size_t)size - 1;
+	if (len - (nl != NULL) > LINE_MAX_CHARS || len > room) {
+		if (ps->control) {
+			ps->control_error = 1;
+			buf[0] = '\n';
+			buf[1] = '\0';
+			return buf;
+		}
 		ps->too_long = 1;
 		return NULL;
 	}
+	memcpy(buf, line, len);
+	buf[len] = '\0';
 	for (p = buf; *p == ' ' || *p == '\t'; p++)
 		;
 	if (*p == '[' && !ps->failed) {
 		if ((end = strchr(p, ']')) == NULL) {
+			if (ps->control) {
+				ps->control_error = 1;
+				return buf;
+			}
 			fail(ps, ps->lineno, NULL, "missing ']' in section "
 			    "header");
 			return buf;
@@ -657,6 +780,71 @@ reader(char *buf, int size, void *stream)
 		*end = ']';
 	}
 	return buf;
+}
+
+/*
+ * Read the whole file: a regular file of at most CONFIG_MAX_BYTES. Anything
+ * else (a directory, /dev/zero, a FIFO that never ends) is refused here with
+ * its name, rather than read forever or reported as "line 0".
+ */
+static int
+read_file(struct parse_state *ps)
+{
+	struct stat	 sb;
+	ssize_t		 n;
+	size_t		 cap;
+	int		 fd;
+
+	fd = open(ps->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd == -1) {
+		snprintf(ps->err, ps->errlen, "%s: %s", ps->path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) == -1) {
+		snprintf(ps->err, ps->errlen, "%s: %s", ps->path,
+		    strerror(errno));
+		goto fail;
+	}
+	if (S_ISDIR(sb.st_mode)) {
+		snprintf(ps->err, ps->errlen, "%s: is a directory, not a "
+		    "config file", ps->path);
+		goto fail;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(ps->err, ps->errlen, "%s: not a regular file",
+		    ps->path);
+		goto fail;
+	}
+	if (sb.st_size > CONFIG_MAX_BYTES)
+		goto too_big;
+	/* One byte more than allowed: a file that grows is caught too. */
+	cap = CONFIG_MAX_BYTES + 1;
+	ps->text = xmalloc(cap);
+	ps->textlen = 0;
+	while (ps->textlen < cap) {
+		n = read(fd, ps->text + ps->textlen, cap - ps->textlen);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			snprintf(ps->err, ps->errlen, "%s: read error: %s",
+			    ps->path, strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		ps->textlen += (size_t)n;
+	}
+	if (ps->textlen > CONFIG_MAX_BYTES)
+		goto too_big;
+	close(fd);
+	return 0;
+too_big:
+	snprintf(ps->err, ps->errlen, "%s: too large for a config file (at "
+	    "most %d KiB)", ps->path, CONFIG_MAX_BYTES / 1024);
+fail:
+	close(fd);
+	return -1;
 }
 
 static int
@@ -690,39 +878,79 @@ check_listeners(struct parse_state *ps)
 	return 1;
 }
 
+static void
+parse_state_init(struct parse_state *ps, const char *path, char *err,
+    size_t errlen)
+{
+	memset(ps, 0, sizeof(*ps));
+	ps->conf = config_new();
+	ps->conf->path = xstrdup(path);
+	ps->path = path;
+	ps->err = err;
+	ps->errlen = errlen;
+	err[0] = '\0';
+}
+
+static void
+parse_state_free(struct parse_state *ps)
+{
+	free(ps->text);
+	free(ps->seen);
+}
+
 struct config *
 config_load(const char *path, char *err, size_t errlen)
 {
 	struct parse_state	 ps;
 	int			 rv;
 
-	memset(&ps, 0, sizeof(ps));
-	ps.conf = config_new();
-	ps.conf->path = xstrdup(path);
-	ps.path = path;
-	ps.err = err;
-	ps.errlen = errlen;
-	if ((ps.fp = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	parse_state_init(&ps, path, err, errlen);
+	if (read_file(&ps) != 0) {
+		parse_state_free(&ps);
 		config_free(ps.conf);
 		return NULL;
 	}
 	rv = ini_parse_stream(reader, &ps, handler, &ps);
-	if (ferror(ps.fp) && !ps.failed)
-		fail(&ps, ps.lineno, NULL, "read error: %s", strerror(errno));
-	fclose(ps.fp);
 	if (ps.too_long)
 		fail(&ps, ps.lineno, NULL, "line too long (at most %d "
-		    "characters)", 198);
+		    "characters)", LINE_MAX_CHARS);
 	if (rv > 0 && !ps.failed)
 		fail(&ps, rv, NULL, "syntax error (expected [section] or "
 		    "key = value)");
 	if (!ps.failed)
 		check_listeners(&ps);
+	parse_state_free(&ps);
 	if (ps.failed) {
 		config_free(ps.conf);
 		return NULL;
 	}
+	return ps.conf;
+}
+
+struct config *
+config_load_control(const char *path, char *err, size_t errlen)
+{
+	struct parse_state	 ps;
+	char			 full[CONFIG_ERRLEN];
+	struct config		*conf;
+	int			 rv;
+
+	if ((conf = config_load(path, full, sizeof(full))) != NULL) {
+		err[0] = '\0';
+		return conf;
+	}
+	parse_state_init(&ps, path, err, errlen);
+	if (read_file(&ps) != 0) {
+		parse_state_free(&ps);
+		config_free(ps.conf);
+		return NULL;
+	}
+	ps.control = 1;
+	rv = ini_parse_stream(reader, &ps, handler, &ps);
+	(void)rv;	/* syntax errors elsewhere do not matter here */
+	parse_state_free(&ps);
+	/* The file is not fine: say what the full check found. */
+	snprintf(err, errlen, "%s", full);
 	return ps.conf;
 }
 

@@ -115,6 +115,14 @@ struct config	*config_new(void);
  * "FILE:LINE: key: message" into err.
  */
 struct config	*config_load(const char *path, char *err, size_t errlen);
+/*
+ * For echod -s: load path, or when it has errors, read just [server]
+ * pid_file and shutdown_timeout from it. Returns NULL only when the file
+ * cannot be read at all; err is "" when the file is fine, else the error
+ * that config_load found.
+ */
+struct config	*config_load_control(const char *path, char *err,
+		    size_t errlen);
 /* Add a listener from the command line: "[MODE@]ADDRESS". */
 int		 config_add_listener(struct config *, const char *spec,
 		    char *err, size_t errlen);

@@ -41,10 +41,16 @@ static int	 detached;
 /* The directory echod started in, for relative paths used after chdir. */
 static char	*start_dir;
 
-/* The pid file we wrote: removed at exit by the process that wrote it. */
+/*
+ * The pid file we wrote: removed at exit by the process that wrote it. The
+ * lock file beside it (PATH.lock) is held, flock LOCK_EX, for our whole life:
+ * it is what makes "check, then write" one step among echods started at once.
+ */
 static char	*pid_path;
+static char	*lock_path;
 static pid_t	 pid_owner;
 static int	 pid_lock_fd = -1;
+static int	 lock_fd = -1;
 
 /* --- small helpers ------------------------------------------------------ */
 
@@ -324,6 +330,80 @@ pidfile_check(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* Remove the lock file while still holding it, then let it go. */
+static void
+pidfile_unlock(void)
+{
+	if (lock_fd == -1)
+		return;
+	if (lock_path != NULL)
+		unlink(lock_path);
+	close(lock_fd);
+	lock_fd = -1;
+	free(lock_path);
+	lock_path = NULL;
+}
+
+/*
+ * Take PATH.lock, exclusively and without waiting. The file is removed at
+ * exit by its holder (while still holding it), so a lock won on a file that
+ * is no longer at that path is worth nothing: check after locking that the
+ * path still names the inode we locked, else try again.
+ */
+static int
+pidfile_lock(const char *full, char *err, size_t errlen)
+{
+	struct stat	 fsb, psb;
+	char		*path, rerr[256];
+	pid_t		 pid;
+	int		 fd, tries;
+
+	xasprintf(&path, "%s.lock", full);
+	for (tries = 0; tries < 100; tries++) {
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (fd == -1) {
+			snprintf(err, errlen, "pid file lock %s: %s", path,
+			    strerror(errno));
+			goto fail;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+			int	e = errno;
+
+			close(fd);
+			if (e != EWOULDBLOCK) {
+				snprintf(err, errlen, "pid file lock %s: %s",
+				    path, strerror(e));
+				goto fail;
+			}
+			rerr[0] = '\0';
+			pid = pidfile_read(full, rerr, sizeof(rerr));
+			if (pid > 0)
+				snprintf(err, errlen, "pid file %s: echod is "
+				    "already running as pid %ld", full,
+				    (long)pid);
+			else
+				snprintf(err, errlen, "pid file %s: echod is "
+				    "already running (another echod holds %s)",
+				    full, path);
+			goto fail;
+		}
+		if (fstat(fd, &fsb) == 0 && stat(path, &psb) == 0 &&
+		    fsb.st_dev == psb.st_dev && fsb.st_ino == psb.st_ino) {
+			free(lock_path);
+			lock_path = path;
+			if (lock_fd != -1)
+				close(lock_fd);
+			lock_fd = fd;
+			return 0;
+		}
+		close(fd);	/* its holder removed it as we opened it */
+	}
+	snprintf(err, errlen, "pid file lock %s: keeps changing", path);
+fail:
+	free(path);
+	return -1;
+}
+
 static void
 pidfile_atexit(void)
 {
@@ -338,8 +418,13 @@ pidfile_write(const char *path, char *err, size_t errlen)
 	int		 fd, len;
 
 	full = resolve_path(path);
+	if (pidfile_lock(full, err, errlen) != 0) {
+		free(full);
+		return -1;
+	}
 	if (pidfile_check(full, err, errlen) != 0) {
 		free(full);
+		pidfile_unlock();
 		return -1;
 	}
 	xasprintf(&tmp, "%s.%ld.tmp", full, (long)getpid());
@@ -378,6 +463,7 @@ fail_unlink:
 fail:
 	free(tmp);
 	free(full);
+	pidfile_unlock();
 	return -1;
 }
 
@@ -398,6 +484,7 @@ pidfile_remove(void)
 		close(pid_lock_fd);
 		pid_lock_fd = -1;
 	}
+	pidfile_unlock();
 }
 
 /* --- privilege drop -------------------------------------------------------- */
@@ -751,7 +838,7 @@ daemon_signal(const struct config *conf, const char *name)
 	}
 	if (conf->pid_file == NULL) {
 		fprintf(stderr, "echod: -s %s: no pid_file in %s: set it in "
-		    "[server] to control a running echod\n", name,
+		    "[server] or give -p PIDFILE to control a running echod\n", name,
 		    conf->path != NULL ? conf->path : "the built-in defaults");
 		return 1;
 	}

@@ -34,8 +34,8 @@ struct server	*srv;
 static void
 usage(FILE *fp)
 {
-	fprintf(fp, "usage: echod [-dfhtV] [-c file] [-l [mode@]address] "
-	    "[-s signal]\n"
+	fprintf(fp, "usage: echod [-dfhtV] [-c file] [-l [mode@]address]\n"
+	    "             [-s signal [-p pidfile]]\n"
 	    "  -c file     configuration file (default: built-in defaults)\n"
 	    "  -d          run as a daemon (detach)\n"
 	    "  -f          stay in the foreground, whatever the file says\n"
@@ -47,6 +47,7 @@ usage(FILE *fp)
 	    "              e.g. discard@127.0.0.1:9009\n"
 	    "  -s signal   send reload, reopen, stop or quit to the running\n"
 	    "              echod named by the pid file, and exit\n"
+	    "  -p pidfile  with -s: the pid file to use instead of pid_file\n"
 	    "  -V          print the version and exit\n"
 	    "  -h          print this help and exit\n");
 }
@@ -332,7 +333,43 @@ server_free(void)
 	srv = NULL;
 }
 
-/* Before anything runs: -s, -t and startup errors. */
+/*
+ * echod -s: only the pid file matters, so a config file with errors
+ * elsewhere (a typo that the next reload would refuse) must not stop
+ * logrotate's `echod -s reopen`; -p names the pid file directly.
+ */
+static int
+control(const char *path, const char *pid_file, const char *signame)
+{
+	struct config	*conf;
+	char		 err[CONFIG_ERRLEN];
+	int		 rv;
+
+	if (path == NULL)
+		conf = config_new();
+	else if ((conf = config_load_control(path, err, sizeof(err))) ==
+	    NULL) {
+		if (pid_file == NULL) {
+			fprintf(stderr, "echod: %s\n", err);
+			return 1;
+		}
+		fprintf(stderr, "echod: %s (using -p %s)\n", err, pid_file);
+		conf = config_new();
+	} else if (err[0] != '\0')
+		fprintf(stderr, "echod: warning: %s has errors: %s; -s %s "
+		    "uses its pid_file%s%s anyway\n", path, err, signame,
+		    conf->pid_file != NULL ? " " : "",
+		    conf->pid_file != NULL ? conf->pid_file : "");
+	if (pid_file != NULL) {
+		free(conf->pid_file);
+		conf->pid_file = xstrdup(pid_file);
+	}
+	rv = daemon_signal(conf, signame);
+	config_free(conf);
+	return rv;
+}
+
+/* Before anything runs: -t and startup errors. */
 static void
 early_free(void)
 {
@@ -349,12 +386,12 @@ main(int argc, char **argv)
 	char		**extra = NULL;
 	char		 err[CONFIG_ERRLEN];
 	struct stats_total t;
-	const char	*signame = NULL;
+	const char	*signame = NULL, *pid_file = NULL;
 	int		 ch, nextra = 0, check = 0, foreground = 0;
 	int		 daemonize = 0;
 
 	daemon_stdio_open();
-	while ((ch = getopt(argc, argv, "c:dfhl:s:tV")) != -1) {
+	while ((ch = getopt(argc, argv, "c:dfhl:p:s:tV")) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -364,6 +401,9 @@ main(int argc, char **argv)
 			break;
 		case 'f':
 			foreground = 1;
+			break;
+		case 'p':
+			pid_file = optarg;
 			break;
 		case 's':
 			signame = optarg;
@@ -394,6 +434,17 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (pid_file != NULL && signame == NULL) {
+		fprintf(stderr, "echod: -p goes with -s (the pid file of the "
+		    "echod to signal)\n");
+		usage(stderr);
+		return 2;
+	}
+	if (signame != NULL) {
+		ch = control(path, pid_file, signame);
+		free(extra);
+		return ch;
+	}
 
 	srv = xcalloc(1, sizeof(*srv));
 	TAILQ_INIT(&srv->listeners);
@@ -407,11 +458,6 @@ main(int argc, char **argv)
 	srv->cmdline = extra;
 	srv->ncmdline = nextra;
 	atomic_store(&srv->max_conns, srv->conf->max_connections);
-	if (signame != NULL) {
-		ch = daemon_signal(srv->conf, signame);
-		early_free();
-		return ch;
-	}
 	srv->tls_ctx = tls_ctx_load(srv->conf, err, sizeof(err));
 	if (srv->tls_ctx == NULL && err[0] != '\0') {
 		fprintf(stderr, "echod: %s\n", err);

@@ -297,6 +297,179 @@ test_long_line(void **state)
 	expect_error(text, 2, NULL, "too long");
 }
 
+/* Like expect_error, for text that holds NUL bytes (len bytes of it). */
+static void
+expect_error_bytes(const char *text, size_t len, int line, const char *key,
+    const char *what)
+{
+	struct config	*conf;
+	char		 err[CONFIG_ERRLEN], want[256];
+	int		 fd;
+
+	strcpy(path, "/tmp/echod-test-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd != -1);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	close(fd);
+	conf = config_load(path, err, sizeof(err));
+	unlink(path);
+	if (conf != NULL)
+		fail_msg("loaded, expected an error at line %d", line);
+	if (key != NULL)
+		snprintf(want, sizeof(want), "%s:%d: %s: ", path, line, key);
+	else
+		snprintf(want, sizeof(want), "%s:%d: ", path, line);
+	if (strncmp(err, want, strlen(want)) != 0)
+		fail_msg("error \"%s\" does not start with \"%s\"", err, want);
+	if (what != NULL && strstr(err, what) == NULL)
+		fail_msg("error \"%s\" does not mention \"%s\"", err, what);
+}
+
+/* A UTF-8 byte-order mark (Windows editors write one) is not a key. */
+static void
+test_bom_accepted(void **state)
+{
+	struct config	*conf;
+	char		 err[CONFIG_ERRLEN];
+
+	(void)state;
+	conf = load("\xef\xbb\xbf[server]\nworkers = 3\n", err, sizeof(err));
+	if (conf == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(conf->workers, 3);
+	config_free(conf);
+	conf = load("\xef\xbb\xbf\n[limits]\nmax_connections = 7\n", err,
+	    sizeof(err));
+	if (conf == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(conf->max_connections, 7);
+	config_free(conf);
+	/* Only at the very start: elsewhere it is just bytes. */
+	expect_error("[server]\n\xef\xbb\xbfworkers = 3\n", 2, NULL,
+	    "unknown key");
+}
+
+/* A NUL byte neither cuts a value short nor shifts the line numbers. */
+static void
+test_nul_byte(void **state)
+{
+	static const char	value[] = "[limits]\nmax_connections = 5\0junk\n";
+	static const char	split[] = "[server]\nworkers = 1\n\0\n"
+				    "[limits]\nmax_connections = lots\n";
+	static const char	header[] = "[ser\0ver]\nworkers = 1\n";
+
+	(void)state;
+	expect_error_bytes(value, sizeof(value) - 1, 2, "max_connections",
+	    "NUL");
+	/* Without the NUL check, this said line 6 of a 5-line file. */
+	expect_error_bytes(split, sizeof(split) - 1, 3, NULL, "NUL");
+	expect_error_bytes(header, sizeof(header) - 1, 1, NULL, "NUL");
+}
+
+/* Not a regular file: refused at once, named, never read forever. */
+static void
+test_not_a_regular_file(void **state)
+{
+	char	err[CONFIG_ERRLEN], dir[] = "/tmp/echod-test-dir-XXXXXX";
+	char	big[] = "/tmp/echod-test-big-XXXXXX";
+	int	fd;
+
+	(void)state;
+	assert_null(config_load("/dev/zero", err, sizeof(err)));
+	assert_non_null(strstr(err, "/dev/zero: not a regular file"));
+	assert_non_null(mkdtemp(dir));
+	assert_null(config_load(dir, err, sizeof(err)));
+	rmdir(dir);
+	assert_non_null(strstr(err, dir));
+	assert_non_null(strstr(err, "is a directory"));
+	assert_null(strstr(err, ":0:"));
+	/* Bigger than any config file: refused by size, not parsed. */
+	fd = mkstemp(big);
+	assert_true(fd != -1);
+	assert_int_equal(ftruncate(fd, 2 * 1024 * 1024), 0);
+	close(fd);
+	assert_null(config_load(big, err, sizeof(err)));
+	unlink(big);
+	assert_non_null(strstr(err, "too large"));
+}
+
+/* A repeated section header continues the section: a key is still once. */
+static void
+test_repeated_section(void **state)
+{
+	struct config	*conf;
+	char		 err[CONFIG_ERRLEN];
+
+	(void)state;
+	expect_error("[limits]\nmax_connections = 5\n[server]\nworkers = 1\n"
+	    "[limits]\nmax_connections = 9\n", 6, "max_connections",
+	    "first at line 2");
+	expect_error("[log]\nlevel = info\n\n[log]\nlevel = debug\n", 5,
+	    "level", "given twice");
+	conf = load("[limits]\nmax_connections = 5\n[server]\nworkers = 1\n"
+	    "[limits]\nidle_timeout = 1s\n", err, sizeof(err));
+	if (conf == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(conf->max_connections, 5);
+	assert_int_equal(conf->idle_timeout_us, 1000000);
+	config_free(conf);
+}
+
+/* A duration that rounds to 0 would turn a timeout off. */
+static void
+test_duration_below_1us(void **state)
+{
+	struct config	*conf;
+	char		 err[CONFIG_ERRLEN];
+
+	(void)state;
+	expect_error("[limits]\nidle_timeout = 0.4us\n", 2, "idle_timeout",
+	    "below 1us");
+	expect_error("[server]\nshutdown_timeout = 0.0004ms\n", 2,
+	    "shutdown_timeout", "below 1us");
+	conf = load("[limits]\nidle_timeout = 0\n", err, sizeof(err));
+	if (conf == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(conf->idle_timeout_us, 0);
+	config_free(conf);
+}
+
+/* echod -s reads pid_file even from a file with errors elsewhere. */
+static void
+test_load_control(void **state)
+{
+	static const char	text[] = "[limits]\nmax_connections = lots\n"
+				    "[bogus]\nx = 1\n[server]\nworkers = many\n"
+				    "pid_file = /run/e.pid\n\0\nshutdown_timeout = 3s\n";
+	struct config		*conf;
+	char			 err[CONFIG_ERRLEN];
+	int			 fd;
+
+	(void)state;
+	strcpy(path, "/tmp/echod-test-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd != -1);
+	assert_int_equal(write(fd, text, sizeof(text) - 1),
+	    (ssize_t)sizeof(text) - 1);
+	close(fd);
+	conf = config_load_control(path, err, sizeof(err));
+	unlink(path);
+	assert_non_null(conf);
+	assert_non_null(strstr(err, ":2: max_connections: "));
+	assert_string_equal(conf->pid_file, "/run/e.pid");
+	assert_int_equal(conf->shutdown_timeout_us, 3000000);
+	config_free(conf);
+	/* A good file: no error. */
+	write_file("[server]\npid_file = /run/f.pid\n");
+	conf = config_load_control(path, err, sizeof(err));
+	unlink(path);
+	assert_non_null(conf);
+	assert_string_equal(err, "");
+	assert_string_equal(conf->pid_file, "/run/f.pid");
+	config_free(conf);
+	assert_null(config_load_control("/dev/zero", err, sizeof(err)));
+}
+
 static void
 test_missing_file(void **state)
 {
@@ -341,6 +514,12 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_bom_accepted),
+		cmocka_unit_test(test_nul_byte),
+		cmocka_unit_test(test_not_a_regular_file),
+		cmocka_unit_test(test_repeated_section),
+		cmocka_unit_test(test_duration_below_1us),
+		cmocka_unit_test(test_load_control),
 		cmocka_unit_test(test_cmdline_listener),
 	};
 
