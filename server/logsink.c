@@ -82,6 +82,24 @@
  * request is abandoned (left to finish on the old fd) and the reopen goes on.
  */
 #define STALL_US	200000
+/*
+ * Requests a sink may leave behind (abandoned) at once. Each holds a glibc
+ * aio helper thread blocked in write(2), its fd and its buffer: without a
+ * bound, every SIGUSR1 against a stalled FIFO took one more of each until
+ * the helper pool was all blocked and the other sinks' writes queued behind
+ * them. With one, a stuck sink holds at most two helpers (the abandoned
+ * request and the one on its new fd); a further reopen waits until the
+ * abandoned request ends.
+ */
+#define ABANDON_MAX	1
+/*
+ * glibc's aio helper pool (aio_init): at most AIO_THREADS threads, made on
+ * demand and gone after AIO_IDLE_S idle. The default is 20; sinks hold at
+ * most 1 + ABANDON_MAX each, so this leaves room for many stuck sinks
+ * before a healthy one would wait for a helper.
+ */
+#define AIO_THREADS	32
+#define AIO_IDLE_S	1
 /* A retired sink that cannot write out what it holds in this long gives up. */
 #define RETIRE_US	1000000
 /*
@@ -123,8 +141,12 @@ struct logsink {
 	 */
 	int		 unit_active;
 	int		 unit_failed;	/* last attempt failed: may move file */
+	size_t		 unit_start;	/* head->off when the unit began, or
+					   after the lines it completed */
 	size_t		 unit_end;
 	size_t		 unit_lines;
+	size_t		 nabandoned;	/* requests left behind, in flight */
+	int		 deferred_told;	/* "reopen deferred" said */
 
 	int		 inflight;
 	struct aiocb	*cbs[2];	/* own allocations: see sink_abandon */
@@ -205,10 +227,12 @@ struct stalled {
 	size_t		 nbytes;
 	size_t		 lines;
 	uint64_t	 since_us;	/* submitted */
+	struct logsink	*owner;		/* NULL once the sink is freed */
 };
 static struct stalled	*abandoned;
 
 static void	sink_submit(struct logsink *);
+static size_t	count_lines(const char *, size_t);
 static void	sink_arm(struct logsink *);
 static int	sink_service(struct logsink *);
 
@@ -347,6 +371,26 @@ chunk_cap_for(size_t limit)
 	return cap;
 }
 
+/*
+ * Size glibc's helper pool before the first request (aio_init has no effect
+ * once the pool exists).
+ */
+static void
+aio_pool_init(void)
+{
+	static int	done;
+	struct aioinit	ai;
+
+	if (done)
+		return;
+	done = 1;
+	memset(&ai, 0, sizeof(ai));
+	ai.aio_threads = AIO_THREADS;
+	ai.aio_num = 64;
+	ai.aio_idle_time = AIO_IDLE_S;
+	aio_init(&ai);
+}
+
 struct logsink *
 logsink_open(const char *path, size_t limit, logsink_drop_fmt drop_fmt,
     char *err, size_t errlen)
@@ -358,6 +402,7 @@ logsink_open(const char *path, size_t limit, logsink_drop_fmt drop_fmt,
 	if ((fd = open_file(path, &regular, &size, err, errlen)) == -1)
 		return NULL;
 	ignore_signal();
+	aio_pool_init();
 	s = xcalloc(1, sizeof(*s));
 	s->path = xstrdup(path);
 	s->fd = fd;
@@ -589,6 +634,8 @@ reap_abandoned(void)
 			    "after %.1f s: %s (%zu lines)\n", a->path, secs,
 			    strerror(err), a->lines);
 		*pp = a->next;
+		if (a->owner != NULL)
+			a->owner->nabandoned--;
 		close(a->fd);
 		free(a->cb);
 		free(a->chunk);
@@ -625,8 +672,10 @@ sink_abandon(struct logsink *s)
 	a->nbytes = s->unit_end - c->off;
 	a->lines = lines;
 	a->since_us = s->sub_us;
+	a->owner = s;
 	a->next = abandoned;
 	abandoned = a;
+	s->nabandoned++;
 
 	/* The next request must not reuse the abandoned control block. */
 	s->cbs[s->cbi] = xcalloc(1, sizeof(*s->cbs[s->cbi]));
@@ -670,35 +719,101 @@ sink_fail(struct logsink *s, const char *what, int err)
 	sink_report(s, what, err);
 }
 
-/* n bytes of the unit reached the file. */
-static void
-sink_wrote(struct logsink *s, size_t n)
+/*
+ * n bytes of the unit are done with (written, or skipped by sink_untear).
+ * Returns 0 while the unit has more to send.
+ */
+static int
+unit_advance(struct logsink *s, size_t n)
 {
 	struct chunk	*c = s->head;
 
 	c->off += n;
 	s->queued -= n;
-	s->file_size += (off_t)n;
-	s->st.bytes_written += n;
-	s->backoff_us = 0;
-	s->unit_failed = 0;
-	if (c->off < s->unit_end) {
-		s->st.short_writes++;
-		return;		/* sink_submit sends the rest */
-	}
+	if (c->off < s->unit_end)
+		return 0;
 	s->unit_active = 0;
 	s->st.lines_written += s->unit_lines;
 	s->unit_lines = 0;
 	if (c->off < c->len)
-		return;		/* more was added during the write */
+		return 1;	/* more was added during the write */
 	if (c == s->cut)
 		s->cut = NULL;	/* the old file has all it should */
 	if (c == s->tail) {
 		c->off = c->len = 0;
-		return;
+		return 1;
 	}
 	s->head = c->next;
 	chunk_recycle(s, c);
+	return 1;
+}
+
+/* n bytes of the unit reached the file. */
+static void
+sink_wrote(struct logsink *s, size_t n)
+{
+	s->file_size += (off_t)n;
+	s->st.bytes_written += n;
+	s->backoff_us = 0;
+	s->unit_failed = 0;
+	if (!unit_advance(s, n))
+		s->st.short_writes++;	/* sink_submit sends the rest */
+}
+
+/*
+ * Before the sink leaves a file (a reopen, the end) with the write unit
+ * written in part: a short write (a full file system) may have stopped in
+ * the middle of a line, and sending the rest to the next file would tear
+ * that line across two files. The lines the part completed count as
+ * written; a torn tail is taken back with ftruncate when the file is a
+ * regular one still the size we expect (we are its only writer), so the
+ * whole line goes on to the new file. When it cannot be taken back (a FIFO,
+ * someone else wrote, ftruncate failed), the fragment stays as the old
+ * file's last bytes and the rest of that line is dropped, counted as such:
+ * never carried over.
+ */
+static void
+sink_untear(struct logsink *s)
+{
+	struct chunk	*c = s->head;
+	struct stat	 sb;
+	const char	*nl;
+	size_t		 start, torn, done;
+
+	if (!s->unit_active || c == NULL || c->off == s->unit_start ||
+	    s->fd == -1 || s->inflight)
+		return;
+	nl = memrchr(c->data + s->unit_start, '\n', c->off - s->unit_start);
+	start = nl != NULL ? (size_t)(nl - c->data) + 1 : s->unit_start;
+	done = count_lines(c->data + s->unit_start, start - s->unit_start);
+	s->st.lines_written += done;
+	s->unit_lines -= done;
+	s->unit_start = start;
+	if ((torn = c->off - start) == 0)
+		return;
+	if (s->regular && fstat(s->fd, &sb) == 0 &&
+	    sb.st_size == s->file_size && s->file_size >= (off_t)torn &&
+	    ftruncate(s->fd, s->file_size - (off_t)torn) == 0) {
+		c->off = start;
+		s->queued += torn;
+		s->file_size -= (off_t)torn;
+		s->st.bytes_written -= torn;
+		s->st.torn_undone++;
+		return;
+	}
+	/* The line's fragment stays; skip what is left of it. */
+	nl = memchr(c->data + c->off, '\n', s->unit_end - c->off);
+	torn = nl != NULL ? (size_t)(nl - (c->data + c->off)) + 1 :
+	    s->unit_end - c->off;
+	s->unit_lines--;
+	s->st.lines_dropped++;
+	s->st.torn_dropped++;
+	s->drops_reported++;	/* told here, not as "buffer full" */
+	fprintf(stderr, "echod: log %s: a short write left part of a line "
+	    "that cannot be taken back; the rest of that line is dropped\n",
+	    s->path);
+	if (!unit_advance(s, torn))
+		s->unit_start = s->head->off;
 }
 
 /*
@@ -795,6 +910,7 @@ reopen_open(struct logsink *s, int *regular, off_t *size)
 static void
 reopen_swap(struct logsink *s, int fd, int regular, off_t size)
 {
+	sink_untear(s);
 	if (s->fd != -1)
 		close(s->fd);	/* nothing is in flight on it */
 	s->fd = fd;
@@ -806,6 +922,7 @@ reopen_swap(struct logsink *s, int fd, int regular, off_t size)
 		s->reopen_path = NULL;
 	}
 	s->st.reopens++;
+	s->deferred_told = 0;
 	/* A failing old file says nothing about the new one. */
 	if (s->unit_failed) {
 		s->retry_at = 0;
@@ -848,6 +965,19 @@ sink_unstick(struct logsink *s)
 
 	if (!s->reopen_pending || !sink_stuck(s))
 		return;
+	if (s->nabandoned >= ABANDON_MAX) {
+		/* Leave no more behind: wait for the stuck writes to end. */
+		if (!s->deferred_told) {
+			s->deferred_told = 1;
+			s->st.reopens_deferred++;
+			fprintf(stderr, "echod: log %s: reopen deferred: the "
+			    "write left behind at the previous reopen is "
+			    "still stuck, and so is the current one; lines "
+			    "beyond the buffer are dropped until one ends\n",
+			    s->path);
+		}
+		return;
+	}
 	if ((fd = reopen_open(s, &regular, &size)) == -1)
 		return;
 	old = xstrdup(s->path);
@@ -892,6 +1022,7 @@ sink_submit(struct logsink *s)
 		if (c == NULL || c->off == c->len)
 			return;
 		s->unit_active = 1;
+		s->unit_start = c->off;
 		s->unit_end = c->len;
 		s->unit_lines = c->unsub_lines;
 		c->unsub_lines = 0;
@@ -968,6 +1099,8 @@ sink_service(struct logsink *s)
 {
 	if (sink_reap(s))
 		sink_notice(s);
+	if (s->nabandoned > 0)
+		reap_abandoned();
 	sink_unstick(s);
 	if (s->retiring && (logsink_idle(s) || sink_stuck(s) ||
 	    now_us() >= s->retire_at)) {
@@ -1069,6 +1202,8 @@ logsink_reopen(struct logsink *s, const char *path)
 	 * cut: sink_submit swaps files before writing anything newer. */
 	if (sink_reap(s))
 		sink_notice(s);
+	if (s->nabandoned > 0)
+		reap_abandoned();
 	sink_unstick(s);	/* in flight for long already: swap now */
 	if (s->reopen_pending && !s->inflight && (s->unit_failed ||
 	    (s->cut == NULL && !s->unit_active)))
@@ -1166,6 +1301,7 @@ logsink_free(struct logsink *s)
 {
 	struct logsink	**pp;
 	struct chunk	*c, *next;
+	struct stalled	*a;
 	uint64_t	 lost;
 
 	if (s == NULL)
@@ -1173,6 +1309,7 @@ logsink_free(struct logsink *s)
 	/* Cancelled or done: reap it (its lines may be written). */
 	if (s->inflight && ops->cancel(s->fd, s->cur) != AIO_NOTCANCELED)
 		sink_reap(s);
+	sink_untear(s);		/* the file ends with a whole line */
 	lost = queued_lines(s);
 	sink_report_drops(s, 1);
 	if (lost > 0)
@@ -1182,6 +1319,9 @@ logsink_free(struct logsink *s)
 		    ", some of them left with a stalled write" : "");
 	if (s->inflight)
 		s->st.lines_abandoned += sink_abandon(s);
+	for (a = abandoned; a != NULL; a = a->next)
+		if (a->owner == s)
+			a->owner = NULL;
 	for (pp = &sinks; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == s) {
 			*pp = s->next;

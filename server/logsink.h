@@ -51,6 +51,13 @@ struct logsink_stats {
 	uint64_t	short_writes;
 	uint64_t	reopens;
 	uint64_t	reopen_failures;
+	uint64_t	reopens_deferred; /* a stuck write was already left
+					   behind: wait rather than leave
+					   another (logsink.c: ABANDON_MAX) */
+	uint64_t	torn_undone;	/* torn line taken back (ftruncate)
+					   before leaving a file */
+	uint64_t	torn_dropped;	/* torn line that could not be: the
+					   rest of it dropped */
 	uint64_t	writes;		/* requests submitted */
 };
 
@@ -76,7 +83,10 @@ void		 logsink_add_drops(struct logsink *, uint64_t);
  * reap the write in flight, open the new file, swap, close the old fd. A
  * write in flight for longer than a bound (logsink.c: STALL_US) is not
  * waited for: it is abandoned (its fd and buffer kept until it ends, its
- * lines counted as dropped and abandoned) and the swap goes ahead.
+ * lines counted as dropped and abandoned) and the swap goes ahead; while
+ * the sink already has a request left behind like that, the swap waits
+ * (one at a time per sink, so a stuck sink holds two aio helpers at most).
+ * The old file never ends in part of a line (see sink_untear).
  * Returns -1 only when the reopen was done at once and failed.
  */
 int		 logsink_reopen(struct logsink *, const char *path);

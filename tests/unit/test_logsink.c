@@ -67,6 +67,15 @@ plan_reset(struct step d)
 	f_inflight = f_writes = f_released = f_waits = 0;
 }
 
+/* From now on every request follows d; what is left of the plan is not
+ * used. Requests already made keep their own step. */
+static void
+plan_default(struct step d)
+{
+	iplan = nplan;
+	dflt = d;
+}
+
 /* Let stuck requests complete (each on its next aio_error). */
 static void
 fake_release(void)
@@ -656,7 +665,11 @@ test_reopen_stuck_new_path(void **state)
 	run_until_idle(f);
 	assert_string_equal(logsink_path(f->sink), other);
 	check_file(other, 10, 20, "10 lines dropped\n");
-	/* Stuck for longer than the bound already: a reopen swaps at once. */
+	/*
+	 * Stuck again while the first abandoned write is still stuck: a
+	 * second request is not left behind (each holds an aio helper, an
+	 * fd and a buffer); the reopen waits, and says so once.
+	 */
 	plan_add((struct step){ 0, -1, 0, STUCK, 0 });
 	append_lines(f->sink, 20, 30);
 	for (i = 0; i < 100 && f_writes == 2; i++)
@@ -664,17 +677,178 @@ test_reopen_stuck_new_path(void **state)
 	assert_int_equal(f_writes, 3);
 	usleep(250000);
 	assert_int_equal(logsink_reopen(f->sink, f->path), 0);
+	for (i = 0; i < 20; i++)
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+	logsink_stats(f->sink, &st);
+	assert_int_equal(st.reopens, 1);
+	assert_int_equal(st.reopens_deferred, 1);
+	assert_int_equal(st.lines_abandoned, 10);
+	assert_string_equal(logsink_path(f->sink), other);
+	assert_int_equal(logsink_abandoned(), 1);
+	/* Both end: the first in the first file, the second in the one it
+	 * was written to, and the reopen goes ahead with nothing dropped. */
+	fake_release();
+	raise(SIGUSR2);
+	run_until_idle(f);
 	logsink_stats(f->sink, &st);
 	assert_int_equal(st.reopens, 2);
-	assert_int_equal(st.lines_abandoned, 20);
+	assert_int_equal(st.lines_abandoned, 10);
 	assert_string_equal(logsink_path(f->sink), f->path);
-	run_until_idle(f);
-	assert_int_equal(logsink_abandoned(), 2);
-	/* Both end: each file gets its stuck write's lines after all. */
-	fake_release();
 	assert_int_equal(logsink_abandoned(), 0);
 	check_content(other, 10, 20, "10 lines dropped\n", 20, 30);
-	check_content(f->path, 0, 0, "10 lines dropped\n", 0, 10);
+	check_lines(f->path, 0, 10);
+}
+
+/*
+ * A reopen storm against a write that never ends (a FIFO whose reader
+ * stopped): one request is left behind, not one per reopen; descriptors
+ * stay bounded, and the lines beyond the buffer are counted as dropped.
+ */
+static void
+test_reopen_storm_stuck(void **state)
+{
+	struct fixture		*f = *state;
+	struct logsink_stats	 st;
+	int			 i, k, fd0, maxfd = 0;
+
+	plan_reset((struct step){ 0, -1, 0, STUCK, 0 });
+	assert_int_equal(logsink_start(f->sink, f->base), 0);
+	fd0 = dup(0);
+	close(fd0);
+	for (k = 0; k < 30; k++) {
+		append_lines(f->sink, k * 10, k * 10 + 10);
+		for (i = 0; i < 5; i++)
+			event_base_loop(f->base, EVLOOP_NONBLOCK);
+		usleep(210000);		/* past STALL_US */
+		assert_int_equal(logsink_reopen(f->sink, NULL), 0);
+		for (i = 0; i < 5; i++)
+			event_base_loop(f->base, EVLOOP_NONBLOCK);
+		assert_true(logsink_abandoned() <= 1);
+		if (logsink_fd(f->sink) > maxfd)
+			maxfd = logsink_fd(f->sink);
+	}
+	logsink_stats(f->sink, &st);
+	assert_int_equal(st.reopens, 1);
+	assert_true(st.reopens_deferred >= 1);
+	/* The old fd and the current one, nothing more. */
+	assert_true(maxfd <= fd0 + 2);
+	assert_true(f_writes <= 2);
+	fake_release();
+	raise(SIGUSR2);
+	run_until_idle(f);
+	logsink_stats(f->sink, &st);
+	assert_int_equal(st.reopens, 2);
+	assert_int_equal(logsink_abandoned(), 0);
+	assert_int_equal(st.lines_written + st.lines_dropped, 300);
+}
+
+/*
+ * A full file system: a short write stops mid-line, then ENOSPC. A reopen
+ * (logrotate after freeing space) must not carry the rest of that line to
+ * the top of the new file: the old file is cut back to its last whole
+ * line, and the line goes whole to the new file.
+ */
+static void
+test_torn_line_not_carried_over(void **state)
+{
+	struct fixture		*f = *state;
+	struct logsink_stats	 st;
+	char			 old[160];
+	int			 i;
+
+	plan_reset((struct step){ 0, -1, 0, 0, 0 });
+	/* 3 whole lines (32 bytes each) and 10 bytes of the fourth. */
+	plan_add((struct step){ 0, 3 * 32 + 10, 0, 0, 0 });
+	for (i = 0; i < 20; i++)
+		plan_add((struct step){ 0, -1, ENOSPC, 0, 0 });
+	append_lines(f->sink, 0, 10);
+	assert_int_equal(logsink_start(f->sink, f->base), 0);
+	memset(&st, 0, sizeof(st));
+	for (i = 0; i < 100 && st.write_errors == 0; i++) {
+		event_base_loop(f->base, EVLOOP_ONCE);
+		logsink_stats(f->sink, &st);
+	}
+	assert_true(st.write_errors >= 1);
+	snprintf(old, sizeof(old), "%s.1", f->path);
+	assert_int_equal(rename(f->path, old), 0);
+	assert_int_equal(logsink_reopen(f->sink, NULL), 0);
+	plan_default((struct step){ 0, -1, 0, 0, 0 });
+	append_lines(f->sink, 10, 20);
+	run_until_idle(f);
+	check_lines(old, 0, 3);
+	check_lines(f->path, 3, 20);
+	logsink_stats(f->sink, &st);
+	assert_int_equal(st.lines_written, 20);
+	assert_int_equal(st.lines_dropped, 0);
+	assert_int_equal(st.torn_undone, 1);
+}
+
+/*
+ * The same when the tail cannot be taken back (another process wrote to
+ * the file since): the fragment stays last in the old file, the rest of
+ * that line is dropped and counted, and the new file starts on a line.
+ */
+static void
+test_torn_line_dropped_when_not_undoable(void **state)
+{
+	struct fixture		*f = *state;
+	struct logsink_stats	 st;
+	char			 old[160], *data, want[64];
+	size_t			 len;
+	int			 i, fd;
+
+	plan_reset((struct step){ 0, -1, 0, 0, 0 });
+	plan_add((struct step){ 0, 2 * 32 + 5, 0, 0, 0 });
+	for (i = 0; i < 20; i++)
+		plan_add((struct step){ 0, -1, ENOSPC, 0, 0 });
+	append_lines(f->sink, 0, 10);
+	assert_int_equal(logsink_start(f->sink, f->base), 0);
+	memset(&st, 0, sizeof(st));
+	for (i = 0; i < 100 && st.write_errors == 0; i++) {
+		event_base_loop(f->base, EVLOOP_ONCE);
+		logsink_stats(f->sink, &st);
+	}
+	fd = open(f->path, O_WRONLY | O_APPEND);
+	assert_true(fd != -1);
+	assert_int_equal(write(fd, "X", 1), 1);
+	close(fd);
+	snprintf(old, sizeof(old), "%s.1", f->path);
+	assert_int_equal(rename(f->path, old), 0);
+	assert_int_equal(logsink_reopen(f->sink, NULL), 0);
+	plan_default((struct step){ 0, -1, 0, 0, 0 });
+	run_until_idle(f);
+	check_file(f->path, 3, 10, "1 lines dropped\n");
+	data = slurp(old, &len);
+	line(want, sizeof(want), 2);
+	assert_int_equal(len, 2 * 32 + 5 + 1);
+	assert_memory_equal(data + 2 * 32, want, 5);
+	free(data);
+	logsink_stats(f->sink, &st);
+	assert_int_equal(st.lines_written, 9);
+	assert_int_equal(st.lines_dropped, 1);
+	assert_int_equal(st.torn_dropped, 1);
+}
+
+/* At exit with a torn tail: the file still ends with a whole line. */
+static void
+test_torn_line_at_free(void **state)
+{
+	struct fixture		*f = *state;
+	struct logsink_stats	 st;
+	int			 i;
+
+	memset(&st, 0, sizeof(st));
+	plan_reset((struct step){ 0, -1, ENOSPC, 0, 0 });
+	plan_add((struct step){ 0, 4 * 32 + 17, 0, 0, 0 });
+	append_lines(f->sink, 0, 10);
+	assert_int_equal(logsink_start(f->sink, f->base), 0);
+	for (i = 0; i < 100 && st.write_errors == 0; i++) {
+		event_base_loop(f->base, EVLOOP_ONCE);
+		logsink_stats(f->sink, &st);
+	}
+	assert_int_equal(logsink_free(f->sink), 6);
+	f->sink = NULL;
+	check_lines(f->path, 0, 4);
 }
 
 /*
@@ -920,6 +1094,14 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reopen_inflight_short,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_new_path, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_storm_stuck, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_torn_line_not_carried_over,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_torn_line_dropped_when_not_undoable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_line_at_free, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_stuck, setup,
 		    teardown),
