@@ -1,6 +1,10 @@
 /*
  * fuzz_config.c: the config file parser and the value parsers under
- * arbitrary input. Built two ways: with -fsanitize=fuzzer (clang) it is a
+ * arbitrary input, raw bytes included (NUL, a byte-order mark, long lines,
+ * no final newline). Checked beyond "no crash": every error names the file,
+ * and a FILE:LINE error names a line the input has; the lenient reader of
+ * `echod -s` (config_load_control) agrees with config_load on good input
+ * and never fails on a readable file. Built two ways: with -fsanitize=fuzzer (clang) it is a
  * libFuzzer target; otherwise it has its own main() that replays the files
  * named on the command line, so the seed corpus runs as a regression test
  * in every build (and under ASan/UBSan in the sanitizer pass).
@@ -18,6 +22,65 @@
 #include "parse.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/* Lines in the input, counted as the parser counts them. */
+static long
+count_lines(const uint8_t *data, size_t len)
+{
+	long	n = 0;
+	size_t	i;
+
+	for (i = 0; i < len; i++)
+		if (data[i] == '\n')
+			n++;
+	if (len > 0 && data[len - 1] != '\n')
+		n++;
+	return n;
+}
+
+/* "PATH:LINE: ..." must name a line in 1..nlines; "PATH: ..." is fine. */
+static void
+check_error(const char *err, const char *path, long nlines)
+{
+	const char	*p;
+	char		*end;
+	long		 line;
+
+	if (strncmp(err, path, strlen(path)) != 0) {
+		fprintf(stderr, "error without FILE: %s\n", err);
+		abort();
+	}
+	p = err + strlen(path);
+	if (*p != ':' || p[1] < '0' || p[1] > '9')
+		return;
+	line = strtol(p + 1, &end, 10);
+	if (*end != ':' || line < 1 || line > nlines) {
+		fprintf(stderr, "error names line %ld of a %ld-line file: %s\n",
+		    line, nlines, err);
+		abort();
+	}
+}
+
+static void
+fuzz_control(const char *path, int loaded)
+{
+	char		 err[CONFIG_ERRLEN];
+	struct config	*conf;
+
+	conf = config_load_control(path, err, sizeof(err));
+	if (conf == NULL) {
+		/* Only a file that cannot be read at all. */
+		fprintf(stderr, "control load failed on a readable file: %s\n",
+		    err);
+		abort();
+	}
+	if (loaded != (err[0] == '\0')) {
+		fprintf(stderr, "config_load and config_load_control disagree: "
+		    "\"%s\"\n", err);
+		abort();
+	}
+	config_free(conf);
+}
 
 static void
 fuzz_values(const char *s)
@@ -62,11 +125,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	if (conf != NULL) {
 		config_finish(conf);
 		config_free(conf);
-	} else if (strncmp(err, path, strlen(path)) != 0) {
-		/* Every error names the file. */
-		fprintf(stderr, "error without FILE: %s\n", err);
-		abort();
-	}
+	} else
+		check_error(err, path, count_lines(data, len));
+	/* Over 1 MiB is refused before parsing, by both readers. */
+	if (len <= 1024 * 1024)
+		fuzz_control(path, conf != NULL);
 	unlink(path);
 	return 0;
 }
