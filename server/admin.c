@@ -5,6 +5,17 @@
  * exposition format, /stats as JSON, and /healthz. Everything it reports is
  * read from the counters in stats.h with relaxed loads; nothing here ever
  * touches a worker's connections.
+ *
+ * A hostile or broken client gets bounded resources. evhttp (libevent 2.1)
+ * keeps reading while it writes a reply and never bounds its input, and its
+ * timeout restarts with every byte; so each connection's bufferevent is
+ * made here (evhttp_set_bevcb), with a read watermark that bounds the
+ * input, a reference of ours that tells us when evhttp is done with it, and
+ * a deadline that no trickle of bytes moves. At
+ * most ADMIN_MAX_CONNS connections are open at once: beyond that the
+ * sockets stop accepting and clients wait in the backlog, so the endpoint
+ * can never take the descriptors the echo listeners need. Out of
+ * descriptors, the sockets pause and retry, as the echo listeners do.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -18,10 +29,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/queue.h>
+
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
 #include "addr.h"
 #include "admin.h"
@@ -35,12 +50,36 @@
 #include "worker.h"
 
 #define ADMIN_MAX_SOCKS		8
-#define ADMIN_TIMEOUT_S		10
+#define ADMIN_MAX_CONNS		16	/* open at once; more wait */
+#define ADMIN_DEADLINE_S	5	/* to send a request, read its reply */
 #define ADMIN_MAX_HEADERS	8192
+/* Input buffered per connection: a whole request line and headers fit. */
+#define ADMIN_MAX_INPUT		(ADMIN_MAX_HEADERS + 8192)
+#define ADMIN_RETRY_MS		100	/* after EMFILE */
+#define ADMIN_TICK_MS		100	/* release and deadline checks */
+#define ADMIN_EMFILE_LOG_US	(10 * 1000000ULL)	/* a pause line per 10 s */
 
-static int		 admin_fds[ADMIN_MAX_SOCKS];
-static int		 admin_nfds;
-static struct evhttp	*admin_http;
+/* One accepted connection, as far as we track it: evhttp owns the rest. */
+struct admin_conn {
+	struct bufferevent	*bev;		/* evhttp's, and one reference */
+	struct event		*tick;
+	uint64_t		 deadline_us;
+	LIST_ENTRY(admin_conn)	 entry;
+};
+
+static int			 admin_fds[ADMIN_MAX_SOCKS];
+static int			 admin_nfds;
+static struct evhttp		*admin_http;
+static struct evconnlistener	*admin_evls[ADMIN_MAX_SOCKS];
+static int			 admin_nevls;
+static struct event		*admin_retry;
+static LIST_HEAD(, admin_conn)	 admin_conns = LIST_HEAD_INITIALIZER(admin_conns);
+static int			 admin_nconns;
+static int			 admin_paused_emfile;
+static int			 admin_at_limit;
+static uint64_t			 admin_accept_failures;	/* since reported */
+static uint64_t			 admin_emfile_logged_us;
+static int			 admin_emfile_reported;
 
 /* --- sockets --------------------------------------------------------------- */
 
@@ -115,6 +154,179 @@ admin_bind(const struct config *conf, char *err, size_t errlen)
 		admin_fds[admin_nfds++] = fd;
 	}
 	return 0;
+}
+
+/* --- connections ------------------------------------------------------- */
+
+/* Accept while below the cap and not out of descriptors. */
+static void
+admin_arm(void)
+{
+	int	i, on = !admin_paused_emfile && admin_nconns < ADMIN_MAX_CONNS;
+
+	if (admin_nconns >= ADMIN_MAX_CONNS && !admin_at_limit)
+		log_notice("admin: %d connections open: not accepting more "
+		    "until one closes", admin_nconns);
+	admin_at_limit = admin_nconns >= ADMIN_MAX_CONNS;
+	for (i = 0; i < admin_nevls; i++) {
+		if (on)
+			evconnlistener_enable(admin_evls[i]);
+		else
+			evconnlistener_disable(admin_evls[i]);
+	}
+}
+
+/*
+ * We hold a reference on each connection's bufferevent, so evhttp's
+ * bufferevent_free leaves it (and its socket) to us: evhttp has let go
+ * once the event callback it always sets is gone. The tick finds that,
+ * and enforces the deadline meanwhile.
+ */
+static void
+admin_conn_release(struct admin_conn *ac)
+{
+	LIST_REMOVE(ac, entry);
+	event_free(ac->tick);
+	bufferevent_disable(ac->bev, EV_READ | EV_WRITE);
+	bufferevent_decref(ac->bev);	/* closes the socket */
+	free(ac);
+	admin_nconns--;
+	admin_arm();
+}
+
+static void
+admin_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct admin_conn	*ac = arg;
+	bufferevent_event_cb	 eventcb;
+
+	(void)fd;
+	(void)what;
+	bufferevent_getcb(ac->bev, NULL, NULL, &eventcb, NULL);
+	if (eventcb == NULL) {
+		admin_conn_release(ac);
+		return;
+	}
+	if (now_us() < ac->deadline_us)
+		return;
+	/* Too slow, however many bytes trickled in: evhttp drops the
+	 * connection as on its own timeout. */
+	log_debug("admin: a connection passed its %d s deadline: closed",
+	    ADMIN_DEADLINE_S);
+	ac->deadline_us = UINT64_MAX;
+	bufferevent_trigger_event(ac->bev, BEV_EVENT_READING |
+	    BEV_EVENT_TIMEOUT, 0);
+}
+
+/* evhttp's bufferevent for a connection it has just accepted. */
+static struct bufferevent *
+admin_conn_new(struct event_base *base, void *arg)
+{
+	struct timeval		 tick = { 0, ADMIN_TICK_MS * 1000 };
+	struct admin_conn	*ac;
+
+	(void)arg;
+	if (admin_emfile_reported) {
+		log_notice("admin: accepting again after %" PRIu64 " failed "
+		    "accept%s", admin_accept_failures,
+		    admin_accept_failures == 1 ? "" : "s");
+		admin_accept_failures = 0;
+		admin_emfile_reported = 0;
+	}
+	ac = xcalloc(1, sizeof(*ac));
+	ac->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	ac->tick = event_new(base, -1, EV_PERSIST, admin_tick_cb, ac);
+	if (ac->bev == NULL || ac->tick == NULL)
+		fatalx("admin: cannot make a connection");
+	bufferevent_incref(ac->bev);
+	/* Reading stops at the bound until evhttp has parsed what is in. */
+	bufferevent_setwatermark(ac->bev, EV_READ, 0, ADMIN_MAX_INPUT);
+	ac->deadline_us = now_us() + ADMIN_DEADLINE_S * 1000000ULL;
+	event_add(ac->tick, &tick);
+	LIST_INSERT_HEAD(&admin_conns, ac, entry);
+	admin_nconns++;
+	admin_arm();
+	return ac->bev;
+}
+
+static struct admin_conn *
+admin_conn_of(struct evhttp_request *req)
+{
+	struct evhttp_connection	*evcon;
+	struct bufferevent		*bev;
+	struct admin_conn		*ac;
+
+	if ((evcon = evhttp_request_get_connection(req)) == NULL)
+		return NULL;
+	bev = evhttp_connection_get_bufferevent(evcon);
+	LIST_FOREACH(ac, &admin_conns, entry)
+		if (ac->bev == bev)
+			return ac;
+	return NULL;
+}
+
+/*
+ * Every reply goes out here. A reply restarts the connection's deadline,
+ * which then covers writing it and reading the next request. HEAD gets
+ * the headers of GET, Content-Length included, and no body: evhttp 2.1
+ * would send the body, and a keep-alive client would read it as the start
+ * of its next reply.
+ */
+static void
+admin_send(struct evhttp_request *req, int code, const char *reason)
+{
+	struct evbuffer		*body = evhttp_request_get_output_buffer(req);
+	struct admin_conn	*ac = admin_conn_of(req);
+	char			 len[32];
+
+	if (ac != NULL)
+		ac->deadline_us = now_us() + ADMIN_DEADLINE_S * 1000000ULL;
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+		snprintf(len, sizeof(len), "%zu", evbuffer_get_length(body));
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Content-Length", len);
+		evbuffer_drain(body, evbuffer_get_length(body));
+	}
+	evhttp_send_reply(req, code, reason, NULL);
+}
+
+static void
+admin_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	admin_paused_emfile = 0;
+	admin_arm();
+}
+
+/* Out of descriptors: libevent would report the pending connection again
+ * at once, forever. Pause all admin sockets and retry; one log line per
+ * pause, and one when accepting works again. */
+static void
+admin_accept_error_cb(struct evconnlistener *evl, void *arg)
+{
+	struct timeval	tv = { 0, ADMIN_RETRY_MS * 1000 };
+	int		err = EVUTIL_SOCKET_ERROR();
+
+	(void)evl;
+	(void)arg;
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS &&
+	    err != ENOMEM) {
+		log_debug("admin: accept: %s", strerror(err));
+		return;
+	}
+	admin_accept_failures++;
+	if (!admin_emfile_reported && (admin_emfile_logged_us == 0 ||
+	    now_us() - admin_emfile_logged_us >= ADMIN_EMFILE_LOG_US)) {
+		log_warnx("admin: accept: %s; pausing, retrying every %d ms",
+		    strerror(err), ADMIN_RETRY_MS);
+		admin_emfile_reported = 1;
+		admin_emfile_logged_us = now_us();
+	}
+	admin_paused_emfile = 1;
+	admin_arm();
+	evtimer_add(admin_retry, &tv);
 }
 
 /* --- text helpers ------------------------------------------------------- */
@@ -574,7 +786,7 @@ metrics_cb(struct evhttp_request *req, void *arg)
 	metrics_logs(b);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+	admin_send(req, HTTP_OK, "OK");
 }
 
 /* --- /stats -------------------------------------------------------------- */
@@ -678,7 +890,7 @@ stats_cb(struct evhttp_request *req, void *arg)
 	evbuffer_add_printf(b, "}\n");
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "application/json");
-	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+	admin_send(req, HTTP_OK, "OK");
 }
 
 /* --- /healthz and the rest ------------------------------------------------ */
@@ -691,7 +903,7 @@ reply_text(struct evhttp_request *req, int code, const char *reason,
 	    "Content-Type", "text/plain; charset=utf-8");
 	evbuffer_add(evhttp_request_get_output_buffer(req), text,
 	    strlen(text));
-	evhttp_send_reply(req, code, reason, NULL);
+	admin_send(req, code, reason);
 }
 
 static void
@@ -732,7 +944,9 @@ admin_start(struct event_base *base)
 		return -1;
 	evhttp_set_allowed_methods(admin_http, EVHTTP_REQ_GET |
 	    EVHTTP_REQ_HEAD);
-	evhttp_set_timeout(admin_http, ADMIN_TIMEOUT_S);
+	/* evhttp's own timeout too: it bounds a stall even between the
+	 * deadline's restarts. */
+	evhttp_set_timeout(admin_http, ADMIN_DEADLINE_S);
 	evhttp_set_max_headers_size(admin_http, ADMIN_MAX_HEADERS);
 	evhttp_set_max_body_size(admin_http, 0);
 	if (evhttp_set_cb(admin_http, "/metrics", metrics_cb, NULL) != 0 ||
@@ -740,11 +954,22 @@ admin_start(struct event_base *base)
 	    evhttp_set_cb(admin_http, "/healthz", healthz_cb, NULL) != 0)
 		return -1;
 	evhttp_set_gencb(admin_http, notfound_cb, NULL);
+	evhttp_set_bevcb(admin_http, admin_conn_new, NULL);
+	if ((admin_retry = evtimer_new(base, admin_retry_cb, NULL)) == NULL)
+		return -1;
 	for (i = 0; i < admin_nfds; i++) {
+		struct evhttp_bound_socket	*bound;
+		struct evconnlistener		*evl;
+
 		/* From here on evhttp owns the socket and closes it. */
-		if (evhttp_accept_socket(admin_http, admin_fds[i]) != 0)
+		bound = evhttp_accept_socket_with_handle(admin_http,
+		    admin_fds[i]);
+		if (bound == NULL)
 			return -1;
 		admin_fds[i] = -1;
+		evl = evhttp_bound_socket_get_listener(bound);
+		evconnlistener_set_error_cb(evl, admin_accept_error_cb);
+		admin_evls[admin_nevls++] = evl;
 	}
 	log_info("admin endpoint on http://%s/ (/metrics, /stats, /healthz)",
 	    where);
@@ -754,11 +979,19 @@ admin_start(struct event_base *base)
 void
 admin_stop(void)
 {
-	int	i;
+	int			 i;
 
+	/* Freeing evhttp lets go of its connections; then ours go. */
 	if (admin_http != NULL) {
 		evhttp_free(admin_http);
 		admin_http = NULL;
+	}
+	admin_nevls = 0;
+	while (!LIST_EMPTY(&admin_conns))
+		admin_conn_release(LIST_FIRST(&admin_conns));
+	if (admin_retry != NULL) {
+		event_free(admin_retry);
+		admin_retry = NULL;
 	}
 	for (i = 0; i < admin_nfds; i++)
 		if (admin_fds[i] != -1)
