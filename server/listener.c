@@ -30,6 +30,7 @@
 #include "worker.h"
 
 #define EMFILE_RETRY_MS	100
+#define EMFILE_LOG_US	(10 * 1000000ULL)	/* one pause line per 10 s */
 #define MAX_ADDRS	8
 
 static void	lsock_arm(struct lsock *);
@@ -251,6 +252,19 @@ lsock_serve(struct lsock *ls, struct listener *l, int fd,
 		conn_start(ls->worker, fd, l, sa, len, NULL);
 }
 
+/* An accept worked: the end of a pause for descriptors, if any. */
+static void
+lsock_accepted(struct lsock *ls, struct listener *l)
+{
+	if (!ls->emfile_reported)
+		return;
+	log_notice("listener %s: accepting again after %llu failed "
+	    "accept%s", l->name, (unsigned long long)ls->emfile_failures,
+	    ls->emfile_failures == 1 ? "" : "s");
+	ls->emfile_failures = 0;
+	ls->emfile_reported = 0;
+}
+
 static void
 accept_main_cb(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
@@ -259,6 +273,7 @@ accept_main_cb(struct evconnlistener *evl, evutil_socket_t fd,
 	struct listener	*l = lsock_listener(ls);
 
 	(void)evl;
+	lsock_accepted(ls, l);
 	if (!server_conn_admit(l)) {
 		close(fd);
 		listener_pause_all();
@@ -276,6 +291,7 @@ accept_worker_cb(struct evconnlistener *evl, evutil_socket_t fd,
 	struct listener	*l = lsock_listener(ls);
 
 	(void)evl;
+	lsock_accepted(ls, l);
 	if (!server_conn_admit(l)) {
 		close(fd);
 		ls->paused_limit = 1;
@@ -316,9 +332,17 @@ accept_error_cb(struct evconnlistener *evl, void *arg)
 		log_debug("listener %s: accept: %s", l->name, strerror(err));
 		return;
 	}
-	if (!ls->paused_emfile)
-		log_warnx("listener %s: accept: %s; pausing %d ms", l->name,
-		    strerror(err), EMFILE_RETRY_MS);
+	/* One line for the whole pause, however many retries fail, and one
+	 * more with the count when an accept works again; a socket that
+	 * keeps reaching the limit says so at most every EMFILE_LOG_US. */
+	ls->emfile_failures++;
+	if (!ls->emfile_reported && (ls->emfile_logged_us == 0 ||
+	    now_us() - ls->emfile_logged_us >= EMFILE_LOG_US)) {
+		log_warnx("listener %s: accept: %s; pausing, retrying every "
+		    "%d ms", l->name, strerror(err), EMFILE_RETRY_MS);
+		ls->emfile_reported = 1;
+		ls->emfile_logged_us = now_us();
+	}
 	ls->paused_emfile = 1;
 	lsock_arm(ls);
 	evtimer_add(ls->retry_timer, &tv);

@@ -35,6 +35,11 @@ struct lsock {
 	struct event		*retry_timer;	/* after EMFILE */
 	int			 paused_emfile;
 	int			 paused_limit;
+	/* Out of descriptors, logged once per pause (and not more often
+	 * than EMFILE_LOG_US): failures since the last report. */
+	uint64_t		 emfile_failures;
+	uint64_t		 emfile_logged_us;
+	int			 emfile_reported;
 };
 
 /*
