@@ -971,6 +971,7 @@ tconn_cb(evutil_socket_t fd, short what, void *arg)
 			struct tls_worker *tw = c->worker->tls;
 
 			counter_add(&c->worker->stats.tls_handshake_failed, 1);
+			counter_add(&c->worker->stats.timed_out, 1);
 			counter_add(&tw->timeouts, 1);
 			c->fatal = 1;
 			tconn_free(c, CLOSE_HANDSHAKE);

@@ -314,3 +314,37 @@ def test_tls_metrics(procs, tmp_path):
     assert tls["versions"]["TLSv1.3"]["total"] == \
         value(after, "echod_tls_version_handshakes_total", version="TLSv1.3")
     assert d.stop() == 0
+
+
+def test_handshake_timeouts_count_as_timed_out(procs, tmp_path):
+    from tls_util import Pki
+    pki = Pki(str(tmp_path))
+    st = Setup()
+    admin = free_port()
+    st.write(listeners={"t": {"address": f"127.0.0.1:{st.port}",
+                              "tls": "yes"}},
+             sections={"tls": {"certificate": pki.path("server.pem"),
+                               "key": pki.path("server.key"),
+                               "handshake_timeout": "300ms"},
+                       "admin": {"address": str(admin)}})
+    d = Echod(args=["-c", st.conf], port=st.port, tmpdir=st.tmpdir)
+    procs.append(d)
+    assert wait_for(lambda: _up(admin)), d.stderr()
+    base = quiet(admin)
+    held = [connect(d.port) for _ in range(3)]
+    try:
+        # No ClientHello: each is closed at handshake_timeout.
+        for s in held:
+            assert read_to_eof(s) == b""
+    finally:
+        for s in held:
+            s.close()
+    after = quiet(admin)
+    grew = lambda n: total(after, n) - total(base, n)  # noqa: E731
+    assert grew("echod_tls_handshake_timeouts_total") == 3
+    # The help text says this counts handshake_timeout too.
+    assert grew("echod_worker_connections_timed_out_total") == 3
+    assert json.loads(http_get(admin, "/stats")[2])["total"][
+        "connections_timed_out"] == total(
+            after, "echod_worker_connections_timed_out_total")
+    assert d.stop() == 0
