@@ -535,19 +535,112 @@ listener_adopt(struct listener *to, struct listener *from)
 		    memory_order_release);
 }
 
+/* Same family, address and port (and IPv6 scope). */
+static int
+sockaddr_equal(const struct sockaddr_storage *a,
+    const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a;
+		const struct sockaddr_in *y = (const void *)b;
+
+		return x->sin_port == y->sin_port &&
+		    x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a;
+		const struct sockaddr_in6 *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		    x->sin6_scope_id == y->sin6_scope_id &&
+		    memcmp(&x->sin6_addr, &y->sin6_addr,
+		    sizeof(x->sin6_addr)) == 0;
+	}
+	return 0;
+}
+
+/* Is ss the address one of l's sockets is bound to? */
+static int
+listener_has_address(const struct listener *l,
+    const struct sockaddr_storage *ss)
+{
+	struct sockaddr_storage	bound;
+	socklen_t		len;
+	int			i;
+
+	for (i = 0; i < l->nsocks; i++) {
+		len = sizeof(bound);
+		if (l->socks[i].fd != -1 && getsockname(l->socks[i].fd,
+		    (struct sockaddr *)&bound, &len) == 0 &&
+		    sockaddr_equal(&bound, ss))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Would lc bind l's sockets? The same text is; otherwise the addresses
+ * are compared as resolved ("localhost:7" is "127.0.0.1:7"): every new
+ * one must be a socket l has, and l must have no socket besides. Backlog
+ * and reuseport are settings of the socket kept, not a reason to bind
+ * another one on the same address (which fails).
+ */
 int
 listener_same_socket(const struct listener *l, const struct listen_conf *lc)
 {
-	struct addr_spec	spec;
+	struct sockaddr_storage	 ss[MAX_ADDRS];
+	socklen_t		 lens[MAX_ADDRS];
+	struct addr_spec	 spec;
 	const char		*why;
+	char			 err[256];
+	int			 n, i, j, found, addrs;
 
-	if (addr_parse(l->address, "127.0.0.1", &spec, &why) != 0)
+	if (l->nsocks == 0)
 		return 0;
-	return strcmp(spec.host, lc->spec.host) == 0 &&
-	    spec.port == lc->spec.port && spec.wildcard == lc->spec.wildcard &&
-	    l->reuseport == (lc->reuseport && HAVE_REUSEPORT) &&
-	    l->backlog == lc->backlog &&
-	    l->nsocks > 0;
+	if (addr_parse(l->address, "127.0.0.1", &spec, &why) == 0 &&
+	    strcmp(spec.host, lc->spec.host) == 0 &&
+	    spec.port == lc->spec.port && spec.wildcard == lc->spec.wildcard)
+		return 1;
+	if (lc->spec.port == 0 || lc->inherited_fd != -1)
+		return 0;
+	if ((n = resolve(lc, ss, lens, err, sizeof(err))) <= 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!listener_has_address(l, &ss[i]))
+			return 0;
+	/* Distinct addresses of l's sockets (reuseport has copies). */
+	for (addrs = 0, i = 0; i < l->nsocks; i++) {
+		struct sockaddr_storage	a, b;
+		socklen_t		len = sizeof(a);
+
+		if (getsockname(l->socks[i].fd, (struct sockaddr *)&a,
+		    &len) != 0)
+			return 0;
+		for (found = 0, j = 0; j < i && !found; j++) {
+			len = sizeof(b);
+			found = getsockname(l->socks[j].fd,
+			    (struct sockaddr *)&b, &len) == 0 &&
+			    sockaddr_equal(&a, &b);
+		}
+		addrs += !found;
+	}
+	return addrs == n;
+}
+
+void
+listener_set_backlog(struct listener *l, int backlog)
+{
+	int	i;
+
+	/* listen(2) again on a listening socket only resizes its queue. */
+	for (i = 0; i < l->nsocks; i++) {
+		if (l->socks[i].fd != -1 && listen(l->socks[i].fd,
+		    backlog) != 0)
+			log_warn("listener %s: backlog %d", l->name, backlog);
+	}
+	l->backlog = backlog;
 }
 
 void

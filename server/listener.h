@@ -31,6 +31,8 @@ void		 listener_adopt(struct listener *to, struct listener *from);
 /* Would lc bind exactly l's sockets? */
 int		 listener_same_socket(const struct listener *,
 		    const struct listen_conf *);
+/* Reload: a new backlog for the sockets kept. */
+void		 listener_set_backlog(struct listener *, int);
 void		 listener_pause_all(void);
 void		 listener_resume_all(void);
 /* Worker side, for reuseport sockets handed to a worker. */

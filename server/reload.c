@@ -49,11 +49,13 @@ apply_limits(struct worker *w, void *arg)
 	else {
 		tv.tv_sec = (time_t)(lim->idle_timeout_us / 1000000);
 		tv.tv_usec = (suseconds_t)(lim->idle_timeout_us % 1000000);
+		/* A common timeout keeps one queue per duration instead of a
+		 * heap entry per connection, but a base has at most 256 of
+		 * them, never freed: past that, a plain timer, which applies
+		 * the new value all the same. */
 		common = event_base_init_common_timeout(w->base, &tv);
-		if (common != NULL) {
-			w->idle_tv = *common;
-			w->idle_timeout = &w->idle_tv;
-		}
+		w->idle_tv = common != NULL ? *common : tv;
+		w->idle_timeout = &w->idle_tv;
 	}
 	free(lim);
 }
@@ -135,7 +137,29 @@ static int
 same_settings(const struct listener *l, const struct listen_conf *lc)
 {
 	return strcmp(l->name, lc->name) == 0 && l->mode == lc->mode &&
-	    l->tls == lc->tls;
+	    l->tls == lc->tls && strcmp(l->address, lc->address) == 0;
+}
+
+/*
+ * A socket kept takes the new backlog at once (listen(2) again). Whether
+ * it is one shared socket or one per worker (reuseport) cannot change
+ * under connections being accepted: that waits for a restart.
+ */
+static void
+keep_socket_settings(struct listener *l, const struct listener *old,
+    const struct listen_conf *lc)
+{
+	int	reuseport = lc->reuseport && HAVE_REUSEPORT;
+
+	l->reuseport = old->reuseport;
+	if (reuseport != old->reuseport)
+		log_warnx("reload: listener %s: reuseport changed: needs a "
+		    "restart; the socket%s kept", l->name,
+		    old->reuseport ? "s are" : " is");
+	if (old->backlog != lc->backlog) {
+		listener_set_backlog(l, lc->backlog);
+		log_info("listener %s: backlog now %d", l->name, lc->backlog);
+	}
 }
 
 /* Bind what is new. Nothing running changes here. */
@@ -242,10 +266,12 @@ reload_commit(struct config *conf, struct plan *plans, void *tls_ctx)
 			l = plans[i].old;
 			TAILQ_REMOVE(&srv->listeners, l, entry);
 			set_tls(l, tls_ctx);
+			keep_socket_settings(l, l, plans[i].lc);
 		} else if (plans[i].old != NULL) {
 			l = plans[i].fresh;
 			set_tls(l, tls_ctx);
 			listener_adopt(l, plans[i].old);
+			keep_socket_settings(l, plans[i].old, plans[i].lc);
 			log_info("listener %s: now %s%s", l->name,
 			    mode_name(l->mode), l->tls ? ", tls" : "");
 		} else {

@@ -255,3 +255,70 @@ def test_reloads_free_what_they_replace(echod_factory, tmp_path):
     assert echo(s, b"after") == b"after"
     s.close()
     assert d.stop() == 0
+
+
+def reload_with(d, text, n):
+    """Write text, SIGHUP, and wait for the n-th "reload done"."""
+    write_conf(d, text)
+    d.signal(signal.SIGHUP)
+    assert wait_for(lambda: d.stderr().count("reload done") >= n,
+                    step=0.005), d.stderr()[-2000:]
+
+
+def test_idle_timeout_changes_past_libevents_common_timeouts(echod_factory):
+    # A base holds at most 256 common timeouts: 270 distinct values, all
+    # long, then a short one, which must apply to the next connection.
+    d = echod_factory(BASE + "[limits]\nidle_timeout = 0\n")
+    base = BASE.replace("{port}", str(d.port))
+    n = 0
+    for i in range(270):
+        n += 1
+        reload_with(d, base + f"[limits]\nidle_timeout = {3600000 - i}ms\n",
+                    n)
+    reload_with(d, base + "[limits]\nidle_timeout = 300ms\n", n + 1)
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=5 * SLOW)
+    s.settimeout(5 * SLOW)
+    try:
+        assert s.recv(1) == b""   # closed by the last idle timeout
+    except socket.timeout:
+        raise AssertionError("the last idle_timeout was not applied")
+    finally:
+        s.close()
+    assert d.stop() == 0
+
+
+def listen_backlog(port):
+    """The listen queue size of the sockets on port, as ss(8) shows it
+    (Send-Q of a listening socket)."""
+    import subprocess
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"],
+                         capture_output=True, text=True, check=True).stdout
+    return {int(line.split()[2]) for line in out.splitlines() if line}
+
+
+def test_reload_keeps_the_socket_for_backlog_reuseport_and_address_text(
+        echod_factory):
+    d = echod_factory(BASE + "backlog = 100\n")
+    base = BASE.replace("{port}", str(d.port))
+    assert listen_backlog(d.port) == {100}
+    held = socket.create_connection(("127.0.0.1", d.port), timeout=5 * SLOW)
+    held.sendall(b"x")
+    assert held.recv(1) == b"x"
+    changes = [
+        base + "backlog = 37\n",                        # backlog only
+        base.replace("127.0.0.1:", "localhost:") + "backlog = 37\n",
+        base + "backlog = 37\nreuseport = yes\n",       # needs a restart
+    ]
+    for n, text in enumerate(changes, 1):
+        reload_with(d, text, n)
+        assert roundtrip(d.port) == b"reload" * 100
+    log = d.stderr()
+    assert "reload failed" not in log and "Address already in use" not in log
+    # The new backlog is the live socket's: listen(2) again, not a rebind.
+    assert listen_backlog(d.port) == {37}
+    assert "reuseport changed: needs a restart" in log
+    # The connection from before every reload still echoes.
+    held.sendall(b"y")
+    assert held.recv(1) == b"y"
+    held.close()
+    assert d.stop() == 0
