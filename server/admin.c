@@ -249,6 +249,17 @@ admin_conn_new(struct event_base *base, void *arg)
 	return ac->bev;
 }
 
+/* evhttp is freeing the connection: release ours once it is done, in
+ * this turn of the loop rather than at the next tick. */
+static void
+admin_conn_closing(struct evhttp_connection *evcon, void *arg)
+{
+	struct admin_conn	*ac = arg;
+
+	(void)evcon;
+	event_active(ac->tick, EV_TIMEOUT, 1);
+}
+
 static struct admin_conn *
 admin_conn_of(struct evhttp_request *req)
 {
@@ -259,9 +270,13 @@ admin_conn_of(struct evhttp_request *req)
 	if ((evcon = evhttp_request_get_connection(req)) == NULL)
 		return NULL;
 	bev = evhttp_connection_get_bufferevent(evcon);
-	LIST_FOREACH(ac, &admin_conns, entry)
-		if (ac->bev == bev)
+	LIST_FOREACH(ac, &admin_conns, entry) {
+		if (ac->bev == bev) {
+			evhttp_connection_set_closecb(evcon,
+			    admin_conn_closing, ac);
 			return ac;
+		}
+	}
 	return NULL;
 }
 
