@@ -33,6 +33,33 @@ enum mode {
 	MODE_DOWNLOAD,
 };
 
+/* -R FROM:TO with a step, a step count or an SLO: more than one rate. */
+enum sweep_kind {
+	SWEEP_NONE,	/* one rate, or closed loop */
+	SWEEP_LINEAR,	/* -R FROM:TO:STEP */
+	SWEEP_GEOMETRIC,	/* -R FROM:TO --steps N */
+	SWEEP_SLO,	/* -R FROM:TO --slo ...: search */
+};
+
+#define SLO_MAX_TERMS	4
+#define DEFAULT_SLO_PRECISION	0.05
+#define MAX_STEPS	1000
+
+/* One bound of an SLO: the response time at this percentile stays below
+ * limit_us. */
+struct slo_term {
+	double		percentile;	/* 0 < p < 100 */
+	uint64_t	limit_us;
+};
+
+struct slo {
+	struct slo_term	terms[SLO_MAX_TERMS];
+	unsigned	nterms;
+	int		has_error_bound;
+	double		max_error_rate;	/* fraction of requests, below which */
+	const char	*text;		/* as given */
+};
+
 enum err_kind {
 	ERR_CONNECT,	/* connect failed: refused, unreachable */
 	ERR_RESET,	/* read or write failed: reset, broken pipe */
@@ -56,6 +83,13 @@ struct opts {
 	uint64_t	 requests;	/* -n, 0 when unbounded */
 	uint64_t	 warmup_us;	/* -w */
 	double		 rate;		/* -R requests/s; 0: closed loop */
+	/* -R FROM:TO[:STEP], --steps, --slo, --slo-precision. rate is FROM. */
+	enum sweep_kind	 sweep;
+	double		 rate_to;
+	double		 rate_step;	/* SWEEP_LINEAR */
+	unsigned	 steps;		/* SWEEP_GEOMETRIC */
+	struct slo	 slo;		/* SWEEP_SLO */
+	double		 slo_precision;	/* fraction: 0.05 is 5% */
 	uint64_t	 timeout_us;
 	/* The connection phase: --connect-rate (0: as fast as it goes),
 	 * --connect-timeout, --require-all, --source. */
@@ -94,6 +128,8 @@ enum opts_result {
 enum opts_result opts_parse(struct opts *o, int argc, char **argv,
 		    char *err, size_t errlen);
 void		 opts_usage(FILE *);
+/* A rate: a positive number with an optional k or m; 0, or -1 with why. */
+int		 opts_parse_rate(const char *, double *, const char **why);
 
 const char	*mode_name(enum mode);
 const char	*err_name(enum err_kind);

@@ -12,6 +12,7 @@
 #include "echoload.h"
 #include "report.h"
 #include "run.h"
+#include "sweep.h"
 
 struct outputs {
 	FILE	*json;
@@ -119,6 +120,27 @@ close_outputs(struct outputs *out)
 		fclose(out->hgrm);
 }
 
+/* -R FROM:TO...: steps on the same connections, one table. */
+static int
+main_sweep(const struct opts *o, struct outputs *out)
+{
+	struct run	*r = NULL;
+	int		 status;
+
+	if (run_open(o, out->csv, 1, &r) != 0) {
+		close_outputs(out);
+		run_free(r);
+		return 1;
+	}
+	status = sweep_run(r, out->summary, out->json);
+	run_close(r);
+	if (close_output(o->json_path, out->json) != 0 ||
+	    close_output(o->csv_path, out->csv) != 0)
+		status = 1;
+	run_free(r);
+	return status;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -147,6 +169,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	setup_signals();
+	if (o.sweep != SWEEP_NONE)
+		return main_sweep(&o, &out);
 	if (run_load(&o, out.csv, &r) != 0) {
 		close_outputs(&out);
 		run_free(r);

@@ -15,6 +15,7 @@
 #include "echoload.h"
 #include "parse.h"
 #include "proxy_send.h"
+#include "sweep.h"
 
 enum {
 	OPT_VERIFY = 256,
@@ -36,6 +37,9 @@ enum {
 	OPT_SOURCE,
 	OPT_PROXY,
 	OPT_PROXY_SOURCE,
+	OPT_STEPS,
+	OPT_SLO,
+	OPT_SLO_PRECISION,
 };
 
 static const struct option longopts[] = {
@@ -70,6 +74,9 @@ static const struct option longopts[] = {
 	{ "source",	 required_argument, NULL, OPT_SOURCE },
 	{ "proxy",	 required_argument, NULL, OPT_PROXY },
 	{ "proxy-source", required_argument, NULL, OPT_PROXY_SOURCE },
+	{ "steps",	 required_argument, NULL, OPT_STEPS },
+	{ "slo",	 required_argument, NULL, OPT_SLO },
+	{ "slo-precision", required_argument, NULL, OPT_SLO_PRECISION },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -114,7 +121,9 @@ opts_usage(FILE *f)
 "                [--no-resume]] [--connect-rate rate]\n"
 "                [--connect-timeout duration] [--require-all]\n"
 "                [--source addr[,addr...] | --source cidr]\n"
-"                [--proxy v1|v2 [--proxy-source addr:port]] [host:port]\n"
+"                [--proxy v1|v2 [--proxy-source addr:port]]\n"
+"                [-R from:to[:step] [--steps n]]\n"
+"                [--slo spec [--slo-precision pct]] [host:port]\n"
 "  -t N        threads (default: CPU count)\n"
 "  -c N        connections shared by the threads (default 50)\n"
 "  -d TIME     measured duration (default 10s; 500ms, 2m, ...)\n"
@@ -124,6 +133,14 @@ opts_usage(FILE *f)
 "  -P N        requests in flight per connection (default 1)\n"
 "  -m MODE     echo, connect, upload or download (default echo)\n"
 "  -R RATE     open loop at RATE requests/s in total (k and m suffixes)\n"
+"  -R FROM:TO:STEP  a rate sweep: one step per rate on the same\n"
+"              connections, each with -w warm-up and -d measured time\n"
+"  --steps N   with -R FROM:TO: N steps, each a constant factor above the\n"
+"              last\n"
+"  --slo SPEC  with -R FROM:TO: find the highest rate that meets SPEC,\n"
+"              e.g. 'p99<5ms' or 'p99.9<20ms,errors<0.1%%'\n"
+"  --slo-precision P  stop the search when the answer is known to P\n"
+"              percent (default 5%%)\n"
 "  --verify    check every echoed byte\n"
 "  --timeout T give up on a reply after T (default 5s)\n"
 "  -q, --quiet no progress line\n"
@@ -162,8 +179,8 @@ fail(char *err, size_t len, const char *fmt, ...)
 }
 
 /* A rate: a positive decimal with an optional k or m (powers of 1000). */
-static int
-parse_rate(const char *s, double *out, const char **why)
+int
+opts_parse_rate(const char *s, double *out, const char **why)
 {
 	char	*end;
 	double	 v;
@@ -235,6 +252,7 @@ opts_defaults(struct opts *o)
 	o->duration_us = DEFAULT_DURATION_US;
 	o->timeout_us = DEFAULT_TIMEOUT_US;
 	o->connect_timeout_us = DEFAULT_CONNECT_TIMEOUT_US;
+	o->slo_precision = DEFAULT_SLO_PRECISION;
 }
 
 static int
@@ -340,7 +358,7 @@ number_opt(struct parser *p, int ch, const char *arg)
 		return duration_opt(p, "--connect-timeout", arg, 1000,
 		    &o->connect_timeout_us);
 	case OPT_CONNECT_RATE:
-		if (parse_rate(arg, &o->connect_rate, &why) == 0)
+		if (opts_parse_rate(arg, &o->connect_rate, &why) == 0)
 			return 0;
 		fail(p->err, p->len, "--connect-rate %s: %s", arg, why);
 		return -1;
@@ -349,10 +367,26 @@ number_opt(struct parser *p, int ch, const char *arg)
 			return 0;
 		fail(p->err, p->len, "--source %s: %s", arg, why);
 		return -1;
+	case OPT_STEPS:
+		if (uint_opt(p, "--steps", arg, MAX_STEPS, &v) != 0)
+			return -1;
+		if (v < 2) {
+			fail(p->err, p->len, "--steps %s: at least 2", arg);
+			return -1;
+		}
+		o->steps = (unsigned)v;
+		return 0;
+	case OPT_SLO:
+		return slo_parse(&o->slo, arg, p->err, p->len);
+	case OPT_SLO_PRECISION:
+		return sweep_parse_precision(o, arg, p->err, p->len);
 	case 's':
 		return size_opt(p, arg);
 	case 'R':
-		if (parse_rate(arg, &o->rate, &why) == 0)
+		if (strchr(arg, ':') != NULL)
+			return sweep_parse_range(o, arg, p->err, p->len);
+		o->sweep = SWEEP_NONE;
+		if (opts_parse_rate(arg, &o->rate, &why) == 0)
 			return 0;
 		fail(p->err, p->len, "-R %s: %s", arg, why);
 		return -1;
@@ -525,6 +559,8 @@ check(struct parser *p)
 		return fail(p->err, p->len, "--source mixes IPv4 and IPv6 "
 		    "addresses; a run has one target family");
 	if (proxy_opt_check(o, p->err, p->len) != 0)
+		return OPTS_ERROR;
+	if (sweep_check(o, p->err, p->len) != 0)
 		return OPTS_ERROR;
 	if (!p->threads_set)
 		o->threads = cpu_count();

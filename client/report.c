@@ -142,7 +142,7 @@ report_rate_reached(const struct run *r)
 {
 	double	achieved = per_second(r->res.c.requests, r->res.duration_s);
 
-	return achieved >= r->o->rate * 0.99;
+	return achieved >= r->rate * 0.99;
 }
 
 static int
@@ -359,7 +359,7 @@ report_text(FILE *f, const struct run *r)
 	    (double)res->c.bytes_received / 1048576.0,
 	    per_second(res->c.bytes_received, d) / 1048576.0);
 	if (run_open_loop(r)) {
-		fprintf(f, "rate       target %.1f/s, achieved %.1f/s", o->rate,
+		fprintf(f, "rate       target %.1f/s, achieved %.1f/s", r->rate,
 		    per_second(res->c.requests, d));
 		if (report_rate_reached(r))
 			fprintf(f, "\n");
@@ -372,8 +372,8 @@ report_text(FILE *f, const struct run *r)
 		text_tls(f, r);
 }
 
-static void
-json_string(FILE *f, const char *s)
+void
+report_json_string(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s != '\0'; s++) {
@@ -387,8 +387,8 @@ json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void
-json_hist(FILE *f, const struct hist *h)
+void
+report_json_hist(FILE *f, const struct hist *h)
 {
 	size_t	i;
 
@@ -408,14 +408,14 @@ static void
 json_latency(FILE *f, const char *name, const struct hist *h)
 {
 	fprintf(f, "  \"%s\": ", name);
-	json_hist(f, h);
+	report_json_hist(f, h);
 }
 
 static void
 json_opt_string(FILE *f, const char *s)
 {
 	if (s != NULL)
-		json_string(f, s);
+		report_json_string(f, s);
 	else
 		fprintf(f, "null");
 }
@@ -445,11 +445,11 @@ json_tls(FILE *f, const struct run *r)
 	else
 		fprintf(f, "null");
 	fprintf(f, ",\n    \"handshake_latency_us\": ");
-	json_hist(f, &t->hs_all);
+	report_json_hist(f, &t->hs_all);
 	fprintf(f, ",\n    \"full_handshake_latency_us\": ");
-	json_hist(f, &t->hs_full);
+	report_json_hist(f, &t->hs_full);
 	fprintf(f, ",\n    \"resumed_handshake_latency_us\": ");
-	json_hist(f, &t->hs_resumed);
+	report_json_hist(f, &t->hs_resumed);
 	fprintf(f, "}");
 }
 
@@ -461,7 +461,7 @@ json_rate(FILE *f, const struct run *r)
 	if (run_open_loop(r))
 		fprintf(f, "  \"rate\": {\"target_per_s\": %.3f, "
 		    "\"achieved_per_s\": %.3f, \"reached\": %s}",
-		    r->o->rate, achieved,
+		    r->rate, achieved,
 		    report_rate_reached(r) ? "true" : "false");
 	else
 		fprintf(f, "  \"rate\": {\"target_per_s\": null, "
@@ -503,13 +503,31 @@ json_connect(FILE *f, const struct run *r)
 	    "    \"latency_us\": ", (double)r->o->connect_timeout_us / 1e6,
 	    r->o->require_all ? "true" : "false",
 	    (unsigned long long)r->src.total, r->res.loaded ? "true" : "false");
-	json_hist(f, &st->lat);
+	report_json_hist(f, &st->lat);
 	fprintf(f, "},\n  \"reconnects\": {\"established\": %llu, "
 	    "\"failed\": %llu, \"skipped_requests\": %llu,\n"
 	    "    \"latency_us\": ", (unsigned long long)rc->established,
 	    (unsigned long long)rc->failed, (unsigned long long)rc->skipped);
-	json_hist(f, &rc->lat);
+	report_json_hist(f, &rc->lat);
 	fprintf(f, "}");
+}
+
+/* What the run was: the fields every JSON document starts with. */
+void
+report_json_head(FILE *f, const struct run *r)
+{
+	const struct opts	*o = r->o;
+
+	fprintf(f, "  \"target\": ");
+	report_json_string(f, o->target);
+	fprintf(f, ",\n  \"address\": ");
+	report_json_string(f, r->target);
+	fprintf(f, ",\n  \"mode\": \"%s\",\n", mode_name(o->mode));
+	fprintf(f, "  \"connections\": %u,\n  \"threads\": %u,\n",
+	    o->connections, o->threads);
+	fprintf(f, "  \"message_size\": %zu,\n  \"pipeline\": %u,\n", o->size,
+	    o->depth);
+	fprintf(f, "  \"verify\": %s,\n", o->verify ? "true" : "false");
 }
 
 void
@@ -520,16 +538,8 @@ report_json(FILE *f, const struct run *r)
 	double			 d = res->duration_s;
 	int			 i;
 
-	fprintf(f, "{\n  \"target\": ");
-	json_string(f, o->target);
-	fprintf(f, ",\n  \"address\": ");
-	json_string(f, r->target);
-	fprintf(f, ",\n  \"mode\": \"%s\",\n", mode_name(o->mode));
-	fprintf(f, "  \"connections\": %u,\n  \"threads\": %u,\n",
-	    o->connections, o->threads);
-	fprintf(f, "  \"message_size\": %zu,\n  \"pipeline\": %u,\n", o->size,
-	    o->depth);
-	fprintf(f, "  \"verify\": %s,\n", o->verify ? "true" : "false");
+	fprintf(f, "{\n");
+	report_json_head(f, r);
 	fprintf(f, "  \"duration_s\": %.6f,\n  \"warmup_s\": %.6f,\n", d,
 	    (double)o->warmup_us / 1e6);
 	fprintf(f, "  \"requests\": %llu,\n  \"errors\": %llu,\n",
@@ -566,4 +576,47 @@ int
 report_hgrm(FILE *f, const struct run *r)
 {
 	return hist_write_hgrm(&r->res.lat, f, 5, 1000.0);
+}
+
+/* A sweep's or search's first lines and the column heads of its table. */
+void
+report_sweep_head(FILE *f, const struct run *r)
+{
+	const struct opts	*o = r->o;
+	char			 w[32], d[32];
+
+	fprintf(f, "target     %s", o->target);
+	if (strcmp(o->target, r->target) != 0)
+		fprintf(f, " (%s)", r->target);
+	fprintf(f, ", %s mode, %u connection%s, %u thread%s\n",
+	    mode_name(o->mode), o->connections, o->connections == 1 ? "" : "s",
+	    o->threads, o->threads == 1 ? "" : "s");
+	fprintf(f, "messages   %zu bytes, %u in flight per connection%s\n",
+	    o->size, o->depth, o->verify ? ", verified" : "");
+	fprintf(f, "steps      %s warm-up and %s measured each, on the same "
+	    "connections\n", report_duration(w, sizeof w, o->warmup_us),
+	    report_duration(d, sizeof d, o->duration_us));
+	fprintf(f, "latency    response from the intended send time; service "
+	    "from the actual write\n");
+	fprintf(f, "%4s %12s %12s %7s %9s %9s %9s %9s %9s  %s\n", "step",
+	    "target/s", "achieved/s", "errors", "p50", "p99", "p99.9", "max",
+	    "svc p99", "verdict");
+	fflush(f);
+}
+
+void
+report_step_row(FILE *f, unsigned step, double target, double achieved,
+    uint64_t errors, const struct hist *lat, const struct hist *svc,
+    const char *verdict)
+{
+	char	a[32], b[32], c[32], d[32], e[32];
+
+	fprintf(f, "%4u %12.1f %12.1f %7llu %9s %9s %9s %9s %9s  %s\n", step,
+	    target, achieved, (unsigned long long)errors,
+	    report_duration(a, sizeof a, hist_percentile(lat, 50)),
+	    report_duration(b, sizeof b, hist_percentile(lat, 99)),
+	    report_duration(c, sizeof c, hist_percentile(lat, 99.9)),
+	    report_duration(d, sizeof d, hist_max(lat)),
+	    report_duration(e, sizeof e, hist_percentile(svc, 99)), verdict);
+	fflush(f);
 }

@@ -39,4 +39,15 @@ void	report_text(FILE *, const struct run *);
 void	report_json(FILE *, const struct run *);
 int	report_hgrm(FILE *, const struct run *);
 
+/* JSON pieces other documents (sweeps) are made of. */
+void	report_json_string(FILE *, const char *);
+void	report_json_hist(FILE *, const struct hist *);
+void	report_json_head(FILE *, const struct run *);
+
+/* A sweep's or search's table: its head, then one row per step. */
+void	report_sweep_head(FILE *, const struct run *);
+void	report_step_row(FILE *, unsigned step, double target,
+	    double achieved, uint64_t errors, const struct hist *lat,
+	    const struct hist *svc, const char *verdict);
+
 #endif

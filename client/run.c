@@ -326,7 +326,6 @@ worker_setup(struct worker *w)
 		    session_quota(r->o, w->id + i * r->nworkers));
 	}
 	w->nactive = w->nsessions;
-	w->second = 1;
 
 	sweep_us = (r->o->timeout_us < r->o->connect_timeout_us ?
 	    r->o->timeout_us : r->o->connect_timeout_us) / 4;
@@ -394,14 +393,23 @@ worker_phase_done(struct worker *w)
 	return go;
 }
 
+/* A step's timers and its sessions: the first step begins on the
+ * connections of the connection phase; a later one on the connections the
+ * last one parked, the others connecting again. */
 static void
-worker_begin(struct worker *w)
+worker_step_begin(struct worker *w, int first)
 {
 	struct run	*r = w->run;
 	struct timeval	 tv;
 	uint64_t	 now = now_ns();
 	unsigned	 i;
 
+	w->draining = 0;
+	w->finish_ns = 0;
+	memset(&w->edges, 0, sizeof w->edges);
+	w->second = 1;
+	w->nactive = w->nsessions;
+	evtimer_del(w->ev_hard);
 	if (r->measure_ns + NS_PER_S < r->end_ns) {
 		tv = tv_until(r->measure_ns + NS_PER_S, now);
 		evtimer_add(w->ev_tick, &tv);
@@ -410,14 +418,38 @@ worker_begin(struct worker *w)
 		tv = tv_until(r->end_ns, now);
 		evtimer_add(w->ev_end, &tv);
 	}
-	for (i = 0; i < w->nsessions; i++)
-		session_begin(&w->sessions[i], now);
+	for (i = 0; i < w->nsessions; i++) {
+		if (first)
+			session_begin(&w->sessions[i], now);
+		else
+			session_begin_step(&w->sessions[i]);
+	}
+}
+
+/* A step is over: say so, and wait for the next one; 0 when there is
+ * none. */
+static int
+worker_next_step(struct worker *w)
+{
+	struct run	*r = w->run;
+	int		 go;
+
+	pthread_mutex_lock(&r->lock);
+	r->parked++;
+	pthread_cond_broadcast(&r->cond);
+	while (r->step_gen == w->step_gen && !r->quit)
+		pthread_cond_wait(&r->cond, &r->lock);
+	go = !r->quit;
+	w->step_gen = r->step_gen;
+	pthread_mutex_unlock(&r->lock);
+	return go;
 }
 
 static void *
 worker_main(void *arg)
 {
 	struct worker	*w = arg;
+	int		 first = 1;
 
 	if ((w->base = worker_base(w->run)) == NULL) {
 		fprintf(stderr, "echoload: cannot create an event base\n");
@@ -430,10 +462,13 @@ worker_main(void *arg)
 		worker_teardown(w);
 		return NULL;
 	}
-	worker_begin(w);
-	if (w->nactive > 0)
-		event_base_dispatch(w->base);
-	worker_report(w, 1);
+	do {
+		worker_step_begin(w, first);
+		first = 0;
+		if (w->nactive > 0)
+			event_base_dispatch(w->base);
+		worker_report(w, 1);
+	} while (worker_next_step(w));
 	worker_teardown(w);
 	return NULL;
 }
@@ -627,7 +662,7 @@ follow(struct run *r, FILE *csv)
 		pthread_mutex_lock(&r->lock);
 		while (!slot_complete(r, k, &last))
 			pthread_cond_wait(&r->cond, &r->lock);
-		iv.second = k;
+		iv.second = r->second_base + k;
 		iv.c = sl->c;
 		memcpy(iv.lat, &sl->lat, sizeof *iv.lat);
 		memset(&sl->c, 0, sizeof sl->c);
@@ -651,18 +686,104 @@ follow(struct run *r, FILE *csv)
 	}
 	if (r->progress)
 		report_progress_clear(stderr);
+	r->second_base += k - 1;
 	free(iv.lat);
 }
 
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The median of n sorted values. */
+static double
+median_u64(const uint64_t *v, unsigned n)
+{
+	if (n % 2 == 1)
+		return (double)v[n / 2];
+	return ((double)v[n / 2 - 1] + (double)v[n / 2]) / 2;
+}
+
+/*
+ * The step's reply rate from the workers' edges: the medians of the
+ * earliest k of all first replies and of the latest k of all last ones.
+ * Between those medians lie replies - k intervals. A median, unlike a
+ * single reply or a mean, does not move when a stall delays a few of the
+ * edge's replies; k is a quarter of the replies, so each edge spans a
+ * quarter of the window at most.
+ */
+static double
+delivered_rate(const struct run *r, uint64_t replies)
+{
+	const struct reply_edges *e;
+	uint64_t	*firsts, *lasts;
+	unsigned	 i, j, nf = 0, nl = 0, k;
+	double		 span_ns;
+
+	if (replies < 32)
+		return 0;
+	k = replies / 4 < EDGE_REPLIES ? (unsigned)(replies / 4) :
+	    EDGE_REPLIES;
+	firsts = xcalloc(r->nworkers, sizeof e->first);
+	lasts = xcalloc(r->nworkers, sizeof e->last);
+	for (i = 0; i < r->nworkers; i++) {
+		e = &r->workers[i].edges;
+		for (j = 0; j < e->nfirst; j++)
+			firsts[nf++] = e->first[j];
+		for (j = 0; j < EDGE_REPLIES && j < e->nlast; j++)
+			lasts[nl++] = e->last[j];
+	}
+	qsort(firsts, nf, sizeof *firsts, cmp_u64);
+	qsort(lasts, nl, sizeof *lasts, cmp_u64);
+	span_ns = median_u64(lasts + nl - k, k) - median_u64(firsts, k);
+	free(firsts);
+	free(lasts);
+	if (span_ns <= 0)
+		return 0;
+	return (double)(replies - k) * 1e9 / span_ns;
+}
+
+/* The step's figures into res; the workers' totals start over. They are
+ * parked, so their totals are the main thread's to touch. */
 static void
-collect(struct run *r)
+collect_step(struct run *r)
 {
 	struct result	*res = &r->res;
+	struct worker	*w;
 	unsigned	 i;
 	int		 k;
 
+	memset(&res->c, 0, sizeof res->c);
+	res->errors = 0;
 	hist_init(&res->lat);
 	hist_init(&res->svc);
+	for (i = 0; i < r->nworkers; i++) {
+		w = &r->workers[i];
+		counters_add(&res->c, &w->total);
+		hist_merge(&res->lat, &w->lat);
+		hist_merge(&res->svc, &w->svc);
+		memset(&w->total, 0, sizeof w->total);
+		hist_reset(&w->lat);
+		hist_reset(&w->svc);
+	}
+	for (k = 0; k < ERR_MAX; k++)
+		res->errors += res->c.errors[k];
+	res->duration_s = (double)(latest_finish(r) - r->measure_ns) / 1e9;
+	res->delivered_per_s = delivered_rate(r, res->c.requests);
+	res->loaded = 1;
+}
+
+/* After the workers have ended: what counts over all steps, the
+ * reconnects and the handshakes. */
+static void
+collect_run(struct run *r)
+{
+	struct result	*res = &r->res;
+	unsigned	 i;
+
 	hist_init(&res->reconn.lat);
 	if (r->o->tls) {
 		res->tls = xcalloc(1, sizeof *res->tls);
@@ -672,18 +793,11 @@ collect(struct run *r)
 	}
 	for (i = 0; i < r->nworkers; i++) {
 		reconnect_stats_add(&res->reconn, &r->workers[i].rc);
-		counters_add(&res->c, &r->workers[i].total);
-		hist_merge(&res->lat, &r->workers[i].lat);
-		hist_merge(&res->svc, &r->workers[i].svc);
 		if (r->workers[i].tls != NULL) {
 			tls_totals_add(res->tls, r->workers[i].tls);
 			worker_tls_free(&r->workers[i]);
 		}
 	}
-	for (k = 0; k < ERR_MAX; k++)
-		res->errors += res->c.errors[k];
-	res->duration_s = (double)(latest_finish(r) - r->measure_ns) / 1e9;
-	res->loaded = 1;
 }
 
 void
@@ -713,14 +827,16 @@ collect_phase_only(struct run *r)
 }
 
 int
-run_load(const struct opts *o, FILE *csv, struct run **out)
+run_open(const struct opts *o, FILE *csv, int stepping, struct run **out)
 {
 	struct run	*r;
 	unsigned	 i;
-	int		 go;
 
 	*out = r = xcalloc(1, sizeof *r);
 	r->o = o;
+	r->csv = csv;
+	r->stepping = stepping;
+	r->rate = o->rate;
 	r->timeout_ns = o->timeout_us * 1000;
 	r->progress = !o->quiet && isatty(STDERR_FILENO);
 	connect_stats_init(&r->res.conn);
@@ -746,16 +862,70 @@ run_load(const struct opts *o, FILE *csv, struct run **out)
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
 
+	/* The first step (at o->rate) begins when the phase is over. */
 	start_workers(r);
-	go = connect_phase_wait(r);
-	if (go == 0)
-		follow(r, csv);
+	if (connect_phase_wait(r) != 0) {
+		r->phase_ended = 1;
+		return 1;
+	}
+	return 0;
+}
+
+int
+run_step(struct run *r, double rate)
+{
+	unsigned	i;
+
+	if (r->steps_run++ > 0) {
+		slots_init(r);
+		for (i = 0; i < r->nworkers; i++)
+			r->finished_at[i] = UINT64_MAX;
+		pthread_mutex_lock(&r->lock);
+		r->rate = rate;
+		run_schedule(r);
+		r->parked = 0;
+		r->step_gen++;
+		pthread_cond_broadcast(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+	}
+	follow(r, r->csv);
+	pthread_mutex_lock(&r->lock);
+	while (r->parked < r->nworkers)
+		pthread_cond_wait(&r->cond, &r->lock);
+	pthread_mutex_unlock(&r->lock);
+	collect_step(r);
+	return 0;
+}
+
+void
+run_close(struct run *r)
+{
+	unsigned	i;
+
+	if (r->workers == NULL)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->quit = 1;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
 	for (i = 0; i < r->nworkers; i++)
 		pthread_join(r->workers[i].thread, NULL);
-	if (go == 0)
-		collect(r);
-	else
+	if (r->phase_ended)
 		collect_phase_only(r);
+	else
+		collect_run(r);
+}
+
+int
+run_load(const struct opts *o, FILE *csv, struct run **out)
+{
+	int	rv;
+
+	if ((rv = run_open(o, csv, 0, out)) < 0)
+		return -1;
+	if (rv == 0)
+		run_step(*out, o->rate);
+	run_close(*out);
 	return 0;
 }
 

@@ -39,6 +39,25 @@ struct counters {
 	uint64_t	errors[ERR_MAX];
 };
 
+/* When the first and the last EDGE_REPLIES measured replies of a step
+ * came in: the rate at which the server delivered them, from the middle
+ * of the first replies to the middle of the last ones (run.c). */
+#define EDGE_REPLIES	256
+struct reply_edges {
+	unsigned	nfirst;
+	uint64_t	nlast;		/* last[] is a ring: the newest */
+	uint64_t	first[EDGE_REPLIES];
+	uint64_t	last[EDGE_REPLIES];
+};
+
+static inline void
+reply_edges_record(struct reply_edges *e, uint64_t now)
+{
+	if (e->nfirst < EDGE_REPLIES)
+		e->first[e->nfirst++] = now;
+	e->last[e->nlast++ % EDGE_REPLIES] = now;
+}
+
 /* One second of the run, summed over the workers. */
 struct slot {
 	uint64_t	second;		/* which second this slot collects */
@@ -58,7 +77,9 @@ struct worker {
 	uint8_t		*rbuf;		/* one read buffer for all sessions */
 	struct tls_worker *tls;		/* NULL without --tls */
 	int		 draining;	/* no new requests */
+	unsigned	 step_gen;	/* the step last run */
 	uint64_t	 finish_ns;
+	struct reply_edges edges;
 	uint64_t	 second;	/* the second now being counted */
 	/* The current second; merged into the totals at each tick. */
 	struct counters	 ival;
@@ -77,6 +98,9 @@ struct worker {
 
 struct result {
 	double		 duration_s;
+	/* Replies a second from the first few to the last few (see struct
+	 * reply_edges); 0 with too few replies to tell. */
+	double		 delivered_per_s;
 	struct counters	 c;
 	uint64_t	 errors;
 	struct hist	 lat;		/* from the intended send time */
@@ -100,6 +124,15 @@ struct run {
 	uint64_t	 connect_timeout_ns;
 	struct source_set src;		/* empty: the system picks */
 	unsigned	 port_range;	/* ip_local_port_range, 0: unknown */
+	double		 rate;		/* this step's target; o->rate for one */
+	int		 stepping;	/* sweep: connections outlive the step */
+	unsigned	 step_gen;	/* bumped by the main thread per step */
+	unsigned	 parked;	/* workers done with this step */
+	int		 quit;		/* no more steps: workers end */
+	unsigned	 steps_run;
+	int		 phase_ended;	/* the connection phase ended the run */
+	uint64_t	 second_base;	/* CSV seconds of the steps before */
+	FILE		*csv;
 	int		 progress;	/* print the progress line */
 	struct worker	*workers;
 	unsigned	 nworkers;
@@ -119,9 +152,21 @@ struct run {
 	struct result	 res;
 };
 
-/* Prepare, run and tear down; res is filled in. Returns 0, or -1 after
- * printing why the run could not start. */
+/* Prepare, run one step at -R (or closed loop) and tear down; res is
+ * filled in. Returns 0, or -1 after printing why the run could not start. */
 int	run_load(const struct opts *, FILE *csv, struct run **);
+/*
+ * The same in parts, for sweeps: run_open checks the target, starts the
+ * workers and runs the connection phase; it returns 0 when the load may
+ * go, 1 when the phase ended the run (run_close, then report), -1 as
+ * run_load. The first run_step must be at o->rate (the phase hands over to
+ * it); each runs one warm-up and measured window on the same connections
+ * and leaves its figures in res. run_close ends the workers and adds what
+ * counts over all steps (reconnects, TLS handshakes).
+ */
+int	run_open(const struct opts *, FILE *csv, int stepping, struct run **);
+int	run_step(struct run *, double rate);
+void	run_close(struct run *);
 void	run_free(struct run *);
 /* Ask a running load to stop (from the main thread, e.g. on SIGINT). */
 void	run_request_stop(void);
@@ -148,6 +193,13 @@ static inline int
 run_open_loop(const struct run *r)
 {
 	return r->o->rate > 0;
+}
+
+/* Sweep: does a session keep its connection when the step ends? */
+static inline int
+run_keeps_connections(const struct run *r)
+{
+	return r->stepping && !r->quit;
 }
 
 static inline int

@@ -124,14 +124,29 @@ sess_close(struct session *s)
 	s->bad = s->shut = 0;
 }
 
+/* Can the session keep its connection for the next step of a sweep? Only
+ * a healthy echo connection with nothing owed on it. */
+static int
+sess_may_park(const struct session *s)
+{
+	return run_keeps_connections(s->w->run) && sess_mode(s) == MODE_ECHO &&
+	    s->state == S_ESTABLISHED && s->fd != -1 && s->count == 0;
+}
+
+/* The session's part of the step is over: it closes, or in a sweep it
+ * parks (stays connected and idle) until session_begin_step. */
 static void
 sess_finish(struct session *s, uint64_t now)
 {
-	if (s->state == S_DONE)
+	if (s->state == S_DONE || s->parked)
 		return;
 	evtimer_del(&s->ev_timer);
-	sess_close(s);
-	s->state = S_DONE;
+	if (sess_may_park(s))
+		s->parked = 1;
+	else {
+		sess_close(s);
+		s->state = S_DONE;
+	}
 	worker_session_done(s->w, now);
 }
 
@@ -573,7 +588,7 @@ schedule_at(const struct session *s, uint64_t seq)
 
 	slot = (long double)s->index + (long double)seq *
 	    (long double)r->o->connections;
-	return r->start_ns + (uint64_t)(slot * 1e9L / (long double)r->o->rate);
+	return r->start_ns + (uint64_t)(slot * 1e9L / (long double)r->rate);
 }
 
 /*
@@ -742,6 +757,7 @@ complete(struct session *s, uint64_t now)
 	}
 	w->ival.requests++;
 	w->ival.bytes_received += sess_opts(s)->size;
+	reply_edges_record(&w->edges, now);
 	hist_record(&w->ival_lat, (now - f->intended_ns + 500) / 1000);
 	hist_record(&w->ival_svc, (now - f->sent_ns + 500) / 1000);
 }
@@ -995,6 +1011,41 @@ session_begin(struct session *s, uint64_t now)
 		return;
 	}
 	pump(s, now);
+}
+
+void
+session_begin_step(struct session *s)
+{
+	uint64_t	now = now_ns();
+
+	s->seq = 0;
+	if (run_open_loop(s->w->run))
+		s->next_ns = schedule_at(s, 0);
+	if (s->parked) {
+		s->parked = 0;
+		switch (s->state) {
+		case S_ESTABLISHED:
+			if (s->fd != -1) {
+				pump(s, now);
+				return;
+			}
+			break;	/* lost while parked: connect again */
+		case S_CONNECTING:
+		case S_HANDSHAKE:
+		case S_BACKOFF:
+			return;	/* reconnecting: goes on once connected */
+		default:
+			break;
+		}
+	}
+	/* Closed at the end of the last step (an error while draining, or
+	 * a connect that failed): it comes back as a reconnect. */
+	if (s->state == S_DONE || s->fd == -1) {
+		sess_close(s);
+		if (sess_mode(s) != MODE_CONNECT)
+			s->reconnecting = 1;
+		session_connect(s, now);
+	}
 }
 
 void

@@ -55,6 +55,7 @@ struct session {
 	int		 bad;		/* current reply failed --verify */
 	int		 shut;		/* connect mode: write side shut down */
 	int		 tls_dead;	/* fatal TLS error: no close_notify */
+	int		 parked;	/* sweep: connected, idle between steps */
 	uint64_t	 hs_start_ns;	/* when the TLS handshake began */
 	uint64_t	 connect_ns;	/* when this connection's setup began */
 	uint32_t	 backoff_us;	/* wait before the next reconnect */
@@ -73,6 +74,9 @@ void	session_retry(struct session *, uint64_t now);
 /* The load begins: requests on an established session; the others end
  * (connect mode: the first connection). */
 void	session_begin(struct session *, uint64_t now);
+/* A step begins: schedule from its start; a parked session goes on on its
+ * connection, any other one (re)connects. */
+void	session_begin_step(struct session *);
 /* The measured window is over: finish once nothing is owed. */
 void	session_drain(struct session *, uint64_t now);
 /* Close now, owed replies or not. */

@@ -427,6 +427,153 @@ test_tls_errors(void **state)
 }
 
 static void
+test_sweep_ranges(void **state)
+{
+	struct opts	o;
+
+	(void)state;
+	assert_int_equal(parse(&o, NULL), OPTS_RUN);
+	assert_int_equal(o.sweep, SWEEP_NONE);
+	assert_true(o.slo_precision == 0.05);
+
+	assert_int_equal(parse(&o, "-R", "10k:200k:10k", NULL), OPTS_RUN);
+	assert_int_equal(o.sweep, SWEEP_LINEAR);
+	assert_true(o.rate == 10000);
+	assert_true(o.rate_to == 200000);
+	assert_true(o.rate_step == 10000);
+
+	assert_int_equal(parse(&o, "-R", "1k:8k", "--steps", "4", NULL),
+	    OPTS_RUN);
+	assert_int_equal(o.sweep, SWEEP_GEOMETRIC);
+	assert_int_equal(o.steps, 4);
+	assert_true(o.rate == 1000);
+	assert_true(o.rate_to == 8000);
+
+	/* A later -R takes the place of an earlier one. */
+	assert_int_equal(parse(&o, "-R", "1k:8k:1k", "-R", "500", NULL),
+	    OPTS_RUN);
+	assert_int_equal(o.sweep, SWEEP_NONE);
+	assert_true(o.rate == 500);
+}
+
+static void
+test_slo(void **state)
+{
+	struct opts	o;
+
+	(void)state;
+	assert_int_equal(parse(&o, "-R", "1k:100k", "--slo", "p99<5ms",
+	    NULL), OPTS_RUN);
+	assert_int_equal(o.sweep, SWEEP_SLO);
+	assert_int_equal(o.slo.nterms, 1);
+	assert_true(o.slo.terms[0].percentile == 99);
+	assert_int_equal(o.slo.terms[0].limit_us, 5000);
+	assert_false(o.slo.has_error_bound);
+	assert_string_equal(o.slo.text, "p99<5ms");
+
+	assert_int_equal(parse(&o, "-R", "1k:100k", "--slo",
+	    "p99.9<20ms, p50<800us,errors<0.1%", "--slo-precision", "2%",
+	    NULL), OPTS_RUN);
+	assert_int_equal(o.slo.nterms, 2);
+	assert_true(o.slo.terms[0].percentile == 99.9);
+	assert_int_equal(o.slo.terms[0].limit_us, 20000);
+	assert_true(o.slo.terms[1].percentile == 50);
+	assert_int_equal(o.slo.terms[1].limit_us, 800);
+	assert_true(o.slo.has_error_bound);
+	assert_true(o.slo.max_error_rate > 0.000999 &&
+	    o.slo.max_error_rate < 0.001001);
+	assert_true(o.slo_precision > 0.0199 && o.slo_precision < 0.0201);
+
+	assert_int_equal(parse(&o, "-R", "1k:2k", "--slo", "p50<=1s",
+	    "--slo-precision", "10", NULL), OPTS_RUN);
+	assert_int_equal(o.slo.terms[0].limit_us, 1000000);
+	assert_true(o.slo_precision > 0.0999 && o.slo_precision < 0.1001);
+}
+
+static void
+test_sweep_errors(void **state)
+{
+	(void)state;
+	expect_error("-R 10k:5k: TO must be above FROM", "-R", "10k:5k",
+	    NULL);
+	expect_error("-R 1k:1k", "-R", "1k:1k", "--steps", "2", NULL);
+	expect_error("-R 10k::1k: TO is empty", "-R", "10k::1k", NULL);
+	expect_error("-R :5k:1: FROM is empty", "-R", ":5k:1", NULL);
+	expect_error("-R 1k:: TO is empty", "-R", "1k:", NULL);
+	expect_error("-R 1:2:3:4: too many parts", "-R", "1:2:3:4", NULL);
+	expect_error("-R 1k:2k:0: STEP 0", "-R", "1k:2k:0", NULL);
+	expect_error("-R 1k:2kx:1: TO 2kx: trailing", "-R", "1k:2kx:1", NULL);
+	expect_error("-R 1:100k:1: more than 1000 steps", "-R", "1:100k:1",
+	    NULL);
+	expect_error("-R FROM:TO needs a STEP", "-R", "1k:2k", NULL);
+	expect_error("--steps 1: at least 2", "-R", "1k:2k", "--steps", "1",
+	    NULL);
+	expect_error("--steps 1001", "-R", "1k:2k", "--steps", "1001", NULL);
+	expect_error("--steps x", "-R", "1k:2k", "--steps", "x", NULL);
+	expect_error("--steps needs -R FROM:TO", "--steps", "3", NULL);
+	expect_error("--steps needs -R FROM:TO", "-R", "1k", "--steps", "3",
+	    NULL);
+	expect_error("--steps and -R FROM:TO:STEP", "-R", "1k:2k:100",
+	    "--steps", "3", NULL);
+	expect_error("-R FROM:TO needs echo mode", "-m", "upload", "-R",
+	    "1k:2k:100", NULL);
+	expect_error("-n cannot bound a sweep", "-n", "100", "-R",
+	    "1k:2k:100", NULL);
+	expect_error("--hgrm", "--hgrm", "x.hgrm", "-R", "1k:2k:100", NULL);
+}
+
+static void
+test_slo_errors(void **state)
+{
+	(void)state;
+	expect_error("--slo needs -R FROM:TO", "--slo", "p99<5ms", NULL);
+	expect_error("--slo needs -R FROM:TO", "-R", "1k", "--slo",
+	    "p99<5ms", NULL);
+	expect_error("--slo takes -R FROM:TO, without a STEP", "-R",
+	    "1k:2k:1k", "--slo", "p99<5ms", NULL);
+	expect_error("--slo and --steps", "-R", "1k:2k", "--slo", "p99<5ms",
+	    "--steps", "3", NULL);
+	expect_error("--slo p99<5: the limit needs a unit", "-R", "1k:2k",
+	    "--slo", "p99<5", NULL);
+	expect_error("--slo p100<5ms: the percentile", "-R", "1k:2k",
+	    "--slo", "p100<5ms", NULL);
+	expect_error("--slo p0<5ms: the percentile", "-R", "1k:2k",
+	    "--slo", "p0<5ms", NULL);
+	expect_error("--slo q99<5ms: unknown term", "-R", "1k:2k",
+	    "--slo", "q99<5ms", NULL);
+	expect_error("--slo p99x<5ms: not a percentile", "-R", "1k:2k",
+	    "--slo", "p99x<5ms", NULL);
+	expect_error("--slo p99>5ms: no '<'", "-R", "1k:2k", "--slo",
+	    "p99>5ms", NULL);
+	expect_error("--slo p99<: no limit", "-R", "1k:2k", "--slo", "p99<",
+	    NULL);
+	expect_error("--slo p99<0ms: the limit must be above 0", "-R",
+	    "1k:2k", "--slo", "p99<0ms", NULL);
+	expect_error("--slo p99<soon", "-R", "1k:2k", "--slo", "p99<soon",
+	    NULL);
+	expect_error("--slo errors<1%: needs a percentile bound", "-R",
+	    "1k:2k", "--slo", "errors<1%", NULL);
+	expect_error("--slo p99<5ms,errors<1: the error bound is a "
+	    "percentage", "-R", "1k:2k", "--slo", "p99<5ms,errors<1", NULL);
+	expect_error("--slo p99<5ms,errors<0%", "-R", "1k:2k", "--slo",
+	    "p99<5ms,errors<0%", NULL);
+	expect_error("errors given twice", "-R", "1k:2k", "--slo",
+	    "p99<5ms,errors<1%,errors<2%", NULL);
+	expect_error("at most 4", "-R", "1k:2k", "--slo",
+	    "p50<1ms,p90<2ms,p99<3ms,p99.9<4ms,p99.99<5ms", NULL);
+	expect_error("--slo p99<5ms,: no '<'", "-R", "1k:2k", "--slo",
+	    "p99<5ms,", NULL);
+	expect_error("--slo needs a value", "-R", "1k:2k", "--slo", "",
+	    NULL);
+	expect_error("--slo-precision 0: out of range", "-R", "1k:2k",
+	    "--slo", "p99<5ms", "--slo-precision", "0", NULL);
+	expect_error("--slo-precision 60%: out of range", "-R", "1k:2k",
+	    "--slo", "p99<5ms", "--slo-precision", "60%", NULL);
+	expect_error("--slo-precision 5x: not a percentage", "-R", "1k:2k",
+	    "--slo", "p99<5ms", "--slo-precision", "5x", NULL);
+}
+
+static void
 test_help_version(void **state)
 {
 	struct opts	o;
@@ -454,6 +601,10 @@ main(void)
 		cmocka_unit_test(test_source_errors),
 		cmocka_unit_test(test_tls_options),
 		cmocka_unit_test(test_tls_errors),
+		cmocka_unit_test(test_sweep_ranges),
+		cmocka_unit_test(test_slo),
+		cmocka_unit_test(test_sweep_errors),
+		cmocka_unit_test(test_slo_errors),
 		cmocka_unit_test(test_help_version),
 	};
 
