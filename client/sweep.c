@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "echoload.h"
+#include "hcodec.h"
 #include "hist.h"
 #include "parse.h"
 #include "report.h"
@@ -588,6 +589,26 @@ search_verdict_text(FILE *f, const struct sweep *sw)
 	    ", probe limit reached" : "");
 }
 
+/* The step's whole distributions, in HdrHistogram's compressed V2
+ * encoding (base64), as a run's JSON carries them. */
+static void
+json_step_histograms(FILE *f, const struct step *st)
+{
+	char	*lat, *svc;
+
+	lat = hcodec_encode_text(st->lat);
+	svc = hcodec_encode_text(st->svc);
+	fprintf(f, ",\n     \"histograms\": {");
+	if (lat != NULL)
+		fprintf(f, "\"response\": \"%s\"", lat);
+	if (svc != NULL)
+		fprintf(f, "%s\"service\": \"%s\"", lat != NULL ? ", " : "",
+		    svc);
+	fprintf(f, "}");
+	free(lat);
+	free(svc);
+}
+
 static void
 json_step(FILE *f, const struct sweep *sw, const struct step *st)
 {
@@ -616,6 +637,7 @@ json_step(FILE *f, const struct sweep *sw, const struct step *st)
 	report_json_hist(f, st->lat);
 	fprintf(f, ",\n     \"service_latency_us\": ");
 	report_json_hist(f, st->svc);
+	json_step_histograms(f, st);
 	fprintf(f, "}");
 }
 
