@@ -337,17 +337,22 @@ error_rate(const struct step *st)
 }
 
 /*
- * The rate at which the server delivered the step's replies: from the
- * first few measured replies to the last few. Requests over the window's
- * length would count the replies owed at its end, which come in after it,
- * and show a saturated server up to -c * -P / -d faster than it is.
+ * The rate the server kept up: the rate at which the step's replies came
+ * in, from the middle of the first few to the middle of the last few, but
+ * never more than the requests over the window. Requests over the window
+ * alone count the replies owed at its end, which come in after it, and
+ * show a saturated server up to -c * -P / -d faster than it is; the reply
+ * rate alone shows a server catching up after a stall faster than it was
+ * asked to go.
  */
 static double
 achieved_rate(const struct result *res)
 {
-	if (res->delivered_per_s > 0)
+	double	asked = per_second(res->c.requests, res->duration_s);
+
+	if (res->delivered_per_s > 0 && res->delivered_per_s < asked)
 		return res->delivered_per_s;
-	return per_second(res->c.requests, res->duration_s);
+	return asked;
 }
 
 static struct step *
