@@ -18,12 +18,15 @@
 # descriptors: 10% + 16; threads: + 4, glibc's aio helpers come and go).
 # Samples and verdict go to OUT (bench/results/soak.txt). Not part of
 # make test. Environment: SAMPLE_S, OUT, PORT_BASE (17300..17302), ECHOD,
-# ECHOLOAD.
+# ECHOLOAD, HUP_S (5) and ROTATE_S (3), 0 to leave that signal out (to tell
+# which part of the load a growth comes with).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 DURATION=${2:-600}
 SAMPLE_S=${SAMPLE_S:-10}
+HUP_S=${HUP_S:-5}
+ROTATE_S=${ROTATE_S:-3}
 OUT=${OUT:-bench/results/soak.txt}
 PORT_BASE=${PORT_BASE:-17300}
 ECHOD=${ECHOD:-$BUILD/server/echod}
@@ -146,8 +149,10 @@ PYEOF
 ( n=0
   while [ "$(date +%s)" -lt "$END" ]; do
 	sleep 1; n=$((n + 1))
-	if [ $((n % 5)) -eq 0 ]; then kill -HUP "$ECHOD_PID"; echo hup; fi
-	if [ $((n % 3)) -eq 0 ]; then
+	if [ "$HUP_S" -gt 0 ] && [ $((n % HUP_S)) -eq 0 ]; then
+		kill -HUP "$ECHOD_PID"; echo hup
+	fi
+	if [ "$ROTATE_S" -gt 0 ] && [ $((n % ROTATE_S)) -eq 0 ]; then
 		mv -f "$TMP/access.log" "$TMP/access.log.1" 2>/dev/null
 		mv -f "$TMP/error.log" "$TMP/error.log.1" 2>/dev/null
 		kill -USR1 "$ECHOD_PID"; echo usr1
@@ -191,7 +196,8 @@ mkdir -p "$(dirname "$OUT")"
 	echo "# echod $("$ECHOD" -V)"
 	echo "# load: echo 2000/s x 256 B on 32 conns; connect 100/s;" \
 	    "TLS echo 500/s on 8 conns; TLS full handshakes 20/s;" \
-	    "16 slow readers; HUP/5 s; rotation+USR1/3 s; /metrics 1/s"
+	    "16 slow readers; HUP every $HUP_S s; rotation+USR1 every" \
+	    "$ROTATE_S s (0: none); /metrics 1/s"
 	echo "#"
 	echo "# t_s rss_kib fds threads"
 	cat "$TMP/samples"

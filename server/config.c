@@ -818,11 +818,21 @@ read_file(struct parse_state *ps)
 	}
 	if (sb.st_size > CONFIG_MAX_BYTES)
 		goto too_big;
-	/* One byte more than allowed: a file that grows is caught too. */
-	cap = CONFIG_MAX_BYTES + 1;
+	/*
+	 * Sized by fstat, grown if the file grows while we read it, up to one
+	 * byte more than allowed so that growth past the bound is caught.
+	 */
+	cap = (size_t)sb.st_size + 1;
 	ps->text = xmalloc(cap);
 	ps->textlen = 0;
-	while (ps->textlen < cap) {
+	for (;;) {
+		if (ps->textlen == cap) {
+			if (cap > CONFIG_MAX_BYTES)
+				break;
+			cap = cap * 2 > CONFIG_MAX_BYTES + 1 ?
+			    CONFIG_MAX_BYTES + 1 : cap * 2;
+			ps->text = xrealloc(ps->text, cap);
+		}
 		n = read(fd, ps->text + ps->textlen, cap - ps->textlen);
 		if (n == -1 && errno == EINTR)
 			continue;
