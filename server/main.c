@@ -19,10 +19,14 @@
 #include "admin.h"
 #include "config.h"
 #include "conn.h"
+#include "control.h"
 #include "daemon.h"
 #include "listener.h"
 #include "log.h"
+#include "pidfile.h"
+#include "privdrop.h"
 #include "reload.h"
+#include "sd.h"
 #include "server.h"
 #include "stats.h"
 #include "tls.h"
@@ -364,7 +368,7 @@ control(const char *path, const char *pid_file, const char *signame)
 		free(conf->pid_file);
 		conf->pid_file = xstrdup(pid_file);
 	}
-	rv = daemon_signal(conf, signame);
+	rv = control_signal(conf, signame);
 	config_free(conf);
 	return rv;
 }
@@ -491,7 +495,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (!foreground && (daemonize || srv->conf->daemon))
-		daemon_detach();
+		daemon_detach(srv->conf);
 	if (srv->conf->pid_file != NULL &&
 	    pidfile_write(srv->conf->pid_file, err, sizeof(err)) != 0) {
 		fprintf(stderr, "echod: %s\n", err);

@@ -14,10 +14,10 @@
 #include <event2/event.h>
 
 #include "config.h"
-#include "daemon.h"
 #include "listener.h"
 #include "log.h"
 #include "reload.h"
+#include "sd.h"
 #include "server.h"
 #include "tls.h"
 #include "util.h"
