@@ -45,7 +45,8 @@
 #include "server.h"
 #include "sock.h"
 #include "stats.h"
-#include "tls.h"
+#include "listener.h"
+#include "tls_stats.h"
 #include "util.h"
 #include "worker.h"
 
@@ -59,6 +60,8 @@
 #define ADMIN_TICK_MS		100	/* release and deadline checks */
 #define ADMIN_EMFILE_LOG_US	(10 * 1000000ULL)	/* a pause line per 10 s */
 
+/* The server reported on, handed over by admin_start. */
+static struct server		*srv;
 /* One accepted connection, as far as we track it: evhttp owns the rest. */
 struct admin_conn {
 	struct bufferevent	*bev;		/* evhttp's, and one reference */
@@ -488,7 +491,7 @@ static const struct {
 static uint64_t
 worker_get(int i, size_t off)
 {
-	return counter_get((counter_t *)((char *)&srv->workers[i]->stats +
+	return counter_get((counter_t *)((char *)&worker_at(i)->stats +
 	    off));
 }
 
@@ -512,7 +515,7 @@ metrics_server(struct evbuffer *b)
 	family(b, "echod_connections_open", "gauge",
 	    "Connections open now, all listeners.");
 	evbuffer_add_printf(b, "echod_connections_open %" PRIu64 "\n",
-	    (uint64_t)atomic_load(&srv->conns_open));
+	    listener_conns_open());
 	family(b, "echod_connections_max", "gauge",
 	    "max_connections: accepting pauses at this many.");
 	evbuffer_add_printf(b, "echod_connections_max %" PRIu64 "\n",
@@ -561,7 +564,7 @@ metrics_workers(struct evbuffer *b)
 	for (m = 0; m < nitems(worker_metrics); m++) {
 		family(b, worker_metrics[m].name, worker_metrics[m].type,
 		    worker_metrics[m].help);
-		for (i = 0; i < srv->nworkers && srv->workers != NULL; i++)
+		for (i = 0; i < worker_count(); i++)
 			evbuffer_add_printf(b, "%s{worker=\"%d\"} %" PRIu64
 			    "\n", worker_metrics[m].name, i,
 			    worker_get(i, worker_metrics[m].off));
@@ -690,7 +693,7 @@ metrics_tls(struct evbuffer *b)
 {
 	struct tls_stats	t;
 
-	tls_stats_sum(srv, &t);
+	tls_stats_sum(&t);
 	family(b, "echod_tls_connections_open", "gauge",
 	    "TLS connections open now, handshakes in progress included.");
 	evbuffer_add_printf(b, "echod_tls_connections_open %" PRIu64 "\n",
@@ -728,7 +731,7 @@ stats_tls(struct evbuffer *b)
 {
 	struct tls_stats	t;
 
-	tls_stats_sum(srv, &t);
+	tls_stats_sum(&t);
 	evbuffer_add_printf(b, "\"tls\":{\"handshakes\":%" PRIu64 ","
 	    "\"handshake_failures\":%" PRIu64 ","
 	    "\"handshake_timeouts\":%" PRIu64 ","
@@ -841,7 +844,7 @@ stats_workers(struct evbuffer *b)
 	int	i;
 
 	evbuffer_add_printf(b, "\"workers\":[");
-	for (i = 0; i < srv->nworkers && srv->workers != NULL; i++) {
+	for (i = 0; i < worker_count(); i++) {
 		evbuffer_add_printf(b, "%s{\"id\":%d", i ? "," : "", i);
 		for (m = 0; m < nitems(worker_metrics); m++) {
 			/* "echod_worker_sent_bytes_total" -> "sent_bytes" */
@@ -887,7 +890,7 @@ stats_cb(struct evhttp_request *req, void *arg)
 	    "\"tls_handshakes\":%" PRIu64 ","
 	    "\"tls_handshake_failures\":%" PRIu64 ","
 	    "\"tls_sessions_resumed\":%" PRIu64 "},",
-	    (uint64_t)atomic_load(&srv->conns_open), t.conns_total,
+	    listener_conns_open(), t.conns_total,
 	    t.refused, t.timed_out, t.errors, t.accept_errors, t.bytes_in,
 	    t.bytes_out, t.tls_handshakes, t.tls_handshake_failed,
 	    t.tls_resumed);
@@ -942,13 +945,14 @@ notfound_cb(struct evhttp_request *req, void *arg)
 }
 
 int
-admin_start(struct event_base *base)
+admin_start(struct event_base *base, struct server *s)
 {
 	struct sockaddr_storage	ss;
 	socklen_t		len = sizeof(ss);
 	char			where[ADDR_STRLEN];
 	int			i;
 
+	srv = s;
 	if (admin_nfds == 0)
 		return 0;
 	if (getsockname(admin_fds[0], (struct sockaddr *)&ss, &len) == 0)

@@ -9,11 +9,12 @@
 
 struct event_base;
 struct config;
+struct server;
 
 /* Bind the endpoint (before privileges are dropped); 0 when off. */
 int	admin_bind(const struct config *, char *err, size_t errlen);
-/* Serve it on the main base. */
-int	admin_start(struct event_base *);
+/* Serve it on the main base, reporting on s. */
+int	admin_start(struct event_base *, struct server *s);
 void	admin_stop(void);
 
 #endif

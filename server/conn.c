@@ -36,14 +36,25 @@
 #define CHARGEN_LINE	72
 #define CHARGEN_PERIOD	(95 * (CHARGEN_LINE + 2))
 
-static char	chargen_pattern[CHARGEN_PERIOD + CHARGEN_CHUNK];
+static char		chargen_pattern[CHARGEN_PERIOD + CHARGEN_CHUNK];
+static conn_release_fn	release_hook;
+/* The worker this thread runs (conn_thread_attach). */
+static __thread struct worker *home;
 
 static void	conn_cb(evutil_socket_t, short, void *);
 
 void
-conn_init(void)
+conn_thread_attach(struct worker *w)
+{
+	home = w;
+}
+
+void
+conn_init(conn_release_fn release)
 {
 	size_t	i, line, col, len = 0;
+
+	release_hook = release;
 
 	for (line = 0; line < 95; line++) {
 		for (col = 0; col < CHARGEN_LINE; col++)
@@ -68,15 +79,14 @@ chargen_advance(unsigned int pos, size_t sent)
 	return (unsigned int)((pos + sent) % CHARGEN_PERIOD);
 }
 
-void
+static void
 conn_socket_setup(int fd)
 {
 	int	one = 1;
 
 	/*
 	 * Replies go out at once, not after a delayed ACK. The socket is
-	 * already non-blocking: both accept paths (libevent's listener and
-	 * the backlog taken before a close) make it so as they accept.
+	 * already non-blocking: the listener accepts with sock_accept().
 	 */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
 		log_debug("TCP_NODELAY: %s", strerror(errno));
@@ -91,7 +101,7 @@ conn_out_add(struct evbuffer **out, const void *buf, size_t len)
 		fatalx("out of memory for a connection buffer");
 }
 
-const char *
+static const char *
 close_reason_name(enum close_reason reason)
 {
 	switch (reason) {
@@ -116,10 +126,10 @@ pending(const struct conn *c)
 }
 
 void
-conn_account_close(struct worker *w, const struct conn_close_info *ci,
-    enum close_reason reason)
+conn_account_close(struct worker *w, const struct conn *c,
+    enum close_reason reason, const char *tls_version, const char *tls_cipher)
 {
-	struct listener		*l = ci->listener;
+	struct listener		*l = c->listener;
 	struct access_rec	 rec;
 
 	if (reason == CLOSE_IDLE)
@@ -128,50 +138,43 @@ conn_account_close(struct worker *w, const struct conn_close_info *ci,
 		counter_add(&w->stats.errors, 1);
 	counter_sub(&w->stats.conns_open, 1);
 	atomic_fetch_add_explicit(&l->stats.closed, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&l->stats.bytes_in, ci->bytes_in,
+	atomic_fetch_add_explicit(&l->stats.bytes_in, c->bytes_in,
 	    memory_order_relaxed);
-	atomic_fetch_add_explicit(&l->stats.bytes_out, ci->bytes_out,
+	atomic_fetch_add_explicit(&l->stats.bytes_out, c->bytes_out,
 	    memory_order_relaxed);
 	if (!accesslog_enabled())
 		return;
-	rec.duration_us = now_us() - ci->start_us;
+	rec.duration_us = now_us() - c->start_us;
 	rec.start_wall_us = wall_us() - rec.duration_us;
 	rec.listener = l->name;
-	rec.peer = ci->peer;
-	rec.via = ci->via;
-	rec.bytes_in = ci->bytes_in;
-	rec.bytes_out = ci->bytes_out;
+	rec.peer = &c->peer.sa;
+	rec.via = c->via.sa.sa_family != AF_UNSPEC ? &c->via.sa : NULL;
+	rec.bytes_in = c->bytes_in;
+	rec.bytes_out = c->bytes_out;
 	rec.reason = close_reason_name(reason);
-	rec.tls_version = ci->tls_version;
-	rec.tls_cipher = ci->tls_cipher;
+	rec.tls_version = tls_version;
+	rec.tls_cipher = tls_cipher;
 	accesslog_record(&rec);
 }
 
 void
 conn_release(struct worker *w, struct listener *l)
 {
-	w->nconns--;
-	listener_unref(l);
-	server_conn_closed();
-	worker_conn_gone(w);
+	release_hook(w, l);
 }
 
-void
+/* Free a connection: closes the socket, counts, writes the access line. */
+static void
 conn_free(struct conn *c, enum close_reason reason)
 {
-	struct worker		*w = worker_self();
-	struct listener		*l = c->listener;
-	struct conn_close_info	 ci = {
-		.listener = l, .peer = &c->peer.sa, .start_us = c->start_us,
-		.via = c->via.sa.sa_family != AF_UNSPEC ? &c->via.sa : NULL,
-		.bytes_in = c->bytes_in, .bytes_out = c->bytes_out,
-	};
+	struct worker	*w = home;
+	struct listener	*l = c->listener;
 
 	event_del(&c->ev);
 	close(c->fd);
 	if (c->out != NULL)
 		evbuffer_free(c->out);
-	conn_account_close(w, &ci, reason);
+	conn_account_close(w, c, reason, NULL, NULL);
 	free(c);
 	conn_release(w, l);
 }
@@ -180,7 +183,7 @@ conn_free(struct conn *c, enum close_reason reason)
 static void
 conn_set_events(struct conn *c, short events)
 {
-	struct worker	*w = worker_self();
+	struct worker	*w = home;
 
 	if (events == c->events)
 		return;
@@ -195,7 +198,7 @@ conn_set_events(struct conn *c, short events)
 static void
 conn_update(struct conn *c)
 {
-	struct worker	*w = worker_self();
+	struct worker	*w = home;
 	size_t		 out = pending(c);
 	short		 events;
 
@@ -227,7 +230,7 @@ static void
 count_out(struct conn *c, size_t n)
 {
 	c->bytes_out += n;
-	counter_add(&worker_self()->stats.bytes_out, n);
+	counter_add(&home->stats.bytes_out, n);
 }
 
 /* A write failed: 0 when the socket is only full, else the connection is
@@ -268,7 +271,7 @@ conn_echo(struct conn *c, const char *buf, size_t len)
 static int
 conn_readable(struct conn *c)
 {
-	struct worker	*w = worker_self();
+	struct worker	*w = home;
 	ssize_t		 n;
 
 	n = read(c->fd, w->scratch, w->scratch_len);
@@ -359,15 +362,11 @@ conn_addr_set(union conn_addr *a, const struct sockaddr *sa)
 }
 
 void
-conn_start(struct worker *w, int fd, struct listener *l,
+conn_setup(struct worker *w, struct conn *c, int fd, struct listener *l,
     const struct sockaddr *peer, socklen_t peerlen,
     const struct sockaddr *via)
 {
-	struct conn	*c;
-
 	conn_socket_setup(fd);
-	c = xcalloc(1, sizeof(*c));
-	listener_ref(l);
 	c->listener = l;
 	c->fd = fd;
 	c->start_us = now_us();
@@ -375,10 +374,21 @@ conn_start(struct worker *w, int fd, struct listener *l,
 		peerlen = sizeof(c->peer);
 	memcpy(&c->peer, peer, peerlen);
 	conn_addr_set(&c->via, via);
-	w->nconns++;
 	counter_add(&w->stats.conns_open, 1);
 	counter_add(&w->stats.conns_total, 1);
+}
+
+int
+conn_start(struct worker *w, int fd, struct listener *l,
+    const struct sockaddr *peer, socklen_t peerlen,
+    const struct sockaddr *via)
+{
+	struct conn	*c;
+
+	c = xcalloc(1, sizeof(*c));
+	conn_setup(w, c, fd, l, peer, peerlen, via);
 	conn_update(c);
+	return 0;
 }
 
 struct conn_list {
@@ -409,20 +419,6 @@ collect(struct worker *w, struct conn_list *list)
 {
 	memset(list, 0, sizeof(*list));
 	event_base_foreach_event(w->base, collect_cb, list);
-}
-
-void
-conn_drain_all(struct worker *w)
-{
-	struct conn_list	list;
-	size_t			i;
-
-	/* Graceful: connections finish on their own (or at the deadline,
-	 * when the main thread sends WMSG_CLOSE_ALL). */
-	collect(w, &list);
-	for (i = 0; i < list.n; i++)
-		list.v[i]->draining = 1;
-	free(list.v);
 }
 
 void

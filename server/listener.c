@@ -1,28 +1,31 @@
 /*
  * listener.c: binding, accepting and admission. Sockets are bound at startup
  * (possibly as root) and accepted on once the workers exist. Each socket is
- * an lsock with one owner thread. Two things pause an lsock instead of
- * letting it spin: reaching max_connections (resumed when a connection
- * closes) and running out of file descriptors (EMFILE/ENFILE: retried on a
- * short timer, since libevent's listener would otherwise wake up at once,
+ * an lsock with one owner thread, the main thread or (reuseport) a worker;
+ * it is watched by a plain read event and accepted on in batches of
+ * ACCEPT_BATCH per pass of its owner's loop, so that a burst of new
+ * connections shares the loop with everything else. Two things pause an
+ * lsock instead of letting it spin: reaching max_connections (resumed when
+ * a connection closes) and running out of file descriptors (EMFILE/ENFILE:
+ * retried on a short timer, since the socket would otherwise be readable,
  * forever, for the connection it cannot accept).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/listener.h>
 
-#include "conn.h"
 #include "listener.h"
 #include "log.h"
-#include "proxy_conn.h"
+#include "msgq.h"
+#include "proxy.h"
 #include "server.h"
 #include "sock.h"
 #include "tls.h"
@@ -32,9 +35,44 @@
 #define EMFILE_RETRY_MS	100
 #define EMFILE_LOG_US	(10 * 1000000ULL)	/* one pause line per 10 s */
 #define MAX_ADDRS	8
+/* Accepts per wake-up: each costs a few microseconds here and one message
+ * to a worker; then the owner's other events get their turn. */
+#define ACCEPT_BATCH	64
+/* A graceful close serves at most this many already completed ones. */
+#define BACKLOG_TAKE	65536
+
+/* Main thread only, unless noted. */
+static struct event_base	*main_base;
+static struct msgq		*main_queue;
+static struct listener_list	*running;
+static pthread_t		 main_thread;
+static int			 paused;	/* at max_connections */
+static int			 stopped;
+
+/* Any thread. */
+static atomic_uint_fast64_t	 conns_open;
+static atomic_uint_fast64_t	 max_conns;
+static atomic_int		 resume_pending;
 
 static void	lsock_arm(struct lsock *);
 static void	lsock_stop(struct lsock *, int);
+static void	listener_pause_all(void);
+static void	listener_resume_all(void);
+
+void
+listener_init(struct event_base *base, struct msgq *mainq,
+    struct listener_list *list, uint64_t max_connections)
+{
+	main_base = base;
+	main_queue = mainq;
+	running = list;
+	main_thread = pthread_self();
+	paused = 0;
+	stopped = 0;
+	atomic_store(&conns_open, 0);
+	atomic_store(&max_conns, max_connections);
+	atomic_store(&resume_pending, 0);
+}
 
 void
 listener_ref(struct listener *l)
@@ -166,7 +204,8 @@ listener_new(const struct listen_conf *lc)
 }
 
 struct listener *
-listener_bind(const struct listen_conf *lc, char *err, size_t errlen)
+listener_bind(const struct listen_conf *lc, int nworkers, char *err,
+    size_t errlen)
 {
 	struct sockaddr_storage	 ss[MAX_ADDRS];
 	socklen_t		 lens[MAX_ADDRS];
@@ -189,7 +228,7 @@ listener_bind(const struct listen_conf *lc, char *err, size_t errlen)
 	}
 	if ((n = resolve(lc, ss, lens, err, errlen)) < 0)
 		goto fail;
-	copies = l->reuseport ? srv->nworkers : 1;
+	copies = l->reuseport ? nworkers : 1;
 	l->socks = xcalloc((size_t)(n * copies), sizeof(*l->socks));
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < copies; j++) {
@@ -221,14 +260,83 @@ fail:
 	return NULL;
 }
 
-static struct worker *
-next_worker(void)
-{
-	struct worker	*w = srv->workers[srv->next_worker];
+/* --- admission ------------------------------------------------------------ */
 
-	srv->next_worker = (srv->next_worker + 1) % srv->nworkers;
-	return w;
+uint64_t
+listener_conns_open(void)
+{
+	return atomic_load(&conns_open);
 }
+
+uint64_t
+listener_max_connections(void)
+{
+	return atomic_load(&max_conns);
+}
+
+int
+listener_admit(struct listener *l)
+{
+	uint64_t	n, max = atomic_load(&max_conns);
+
+	n = atomic_fetch_add(&conns_open, 1) + 1;
+	if (n > max) {
+		atomic_fetch_sub(&conns_open, 1);
+		atomic_fetch_add_explicit(&l->stats.refused, 1,
+		    memory_order_relaxed);
+		return 0;
+	}
+	atomic_fetch_add_explicit(&l->stats.accepted, 1,
+	    memory_order_relaxed);
+	/* At the limit: stop before the next one, not after refusing it. */
+	if (n == max && pthread_equal(pthread_self(), main_thread))
+		listener_pause_all();
+	return 1;
+}
+
+/* Main thread, from its queue: room was made since it was asked. */
+static void
+resume_cb(void *arg)
+{
+	(void)arg;
+	atomic_store(&resume_pending, 0);
+	if (atomic_load(&conns_open) < atomic_load(&max_conns))
+		listener_resume_all();
+}
+
+/* Any thread: ask the main thread to look, once until it has. */
+static void
+request_resume(void)
+{
+	if (atomic_exchange(&resume_pending, 1) == 1)
+		return;
+	if (main_queue == NULL || msgq_call(main_queue, resume_cb, NULL) != 0)
+		atomic_store(&resume_pending, 0);
+}
+
+void
+listener_conn_done(struct listener *l)
+{
+	uint64_t	prev;
+
+	prev = atomic_fetch_sub(&conns_open, 1);
+	if (prev >= atomic_load(&max_conns))
+		request_resume();
+	listener_unref(l);
+}
+
+void
+listener_set_max_connections(uint64_t n)
+{
+	atomic_store(&max_conns, n);
+	/* A lower limit may pause accepting; a higher one resume it. */
+	if (atomic_load(&conns_open) >= n)
+		listener_pause_all();
+	else
+		listener_resume_all();
+}
+
+/* --- accepting ------------------------------------------------------------ */
 
 static struct listener *
 lsock_listener(struct lsock *ls)
@@ -236,20 +344,26 @@ lsock_listener(struct lsock *ls)
 	return atomic_load_explicit(&ls->listener, memory_order_acquire);
 }
 
-/* An admitted connection: the main thread hands it to a worker; a worker
- * with a reuseport socket serves it itself. */
+/* One accept, non-blocking and close-on-exec; -1 with errno. */
+static int
+accept_socket(int fd, struct sockaddr_storage *ss, socklen_t *len)
+{
+	*len = sizeof(*ss);
+	return sock_accept(fd, (struct sockaddr *)ss, len);
+}
+
+/* An admitted connection, with a reference on its listener: the main
+ * thread hands it to a worker; a worker with a reuseport socket serves it
+ * itself. */
 static void
 lsock_serve(struct lsock *ls, struct listener *l, int fd,
     const struct sockaddr *sa, socklen_t len)
 {
+	listener_ref(l);
 	if (ls->worker == NULL)
-		worker_dispatch_conn(next_worker(), fd, l, sa, len);
-	else if (l->proxy != PROXY_OFF)
-		proxy_conn_start(ls->worker, fd, l, sa, len);
-	else if (l->tls)
-		tls_conn_start(ls->worker, fd, l, sa, len, NULL);
+		worker_dispatch_conn(fd, l, sa, len);
 	else
-		conn_start(ls->worker, fd, l, sa, len, NULL);
+		worker_serve(ls->worker, fd, l, sa, len);
 }
 
 /* An accept worked: the end of a pause for descriptors, if any. */
@@ -265,44 +379,22 @@ lsock_accepted(struct lsock *ls, struct listener *l)
 	ls->emfile_reported = 0;
 }
 
+/* Refused at the limit. The main thread has paused every socket it owns;
+ * a worker pauses its own and asks the main thread to look, since a close
+ * may have come between the count and the pause and found nothing to
+ * resume. */
 static void
-accept_main_cb(struct evconnlistener *evl, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+lsock_refuse(struct lsock *ls, int fd)
 {
-	struct lsock	*ls = arg;
-	struct listener	*l = lsock_listener(ls);
-
-	(void)evl;
-	lsock_accepted(ls, l);
-	if (!server_conn_admit(l)) {
-		close(fd);
+	close(fd);
+	if (ls->worker == NULL) {
 		listener_pause_all();
 		return;
 	}
-	lsock_serve(ls, l, fd, sa, (socklen_t)salen);
-}
-
-/* Worker thread, reuseport: serve it here. */
-static void
-accept_worker_cb(struct evconnlistener *evl, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
-{
-	struct lsock	*ls = arg;
-	struct listener	*l = lsock_listener(ls);
-
-	(void)evl;
-	lsock_accepted(ls, l);
-	if (!server_conn_admit(l)) {
-		close(fd);
-		ls->paused_limit = 1;
-		lsock_arm(ls);
-		/* A close may have come between our count and the pause and
-		 * found nothing to resume: ask the main thread to look. */
-		if (atomic_load(&srv->conns_open) < atomic_load(&srv->max_conns))
-			server_notify_main(MAIN_RESUME_ACCEPT);
-		return;
-	}
-	lsock_serve(ls, l, fd, sa, (socklen_t)salen);
+	ls->paused_limit = 1;
+	lsock_arm(ls);
+	if (atomic_load(&conns_open) < atomic_load(&max_conns))
+		request_resume();
 }
 
 static void
@@ -317,14 +409,11 @@ retry_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-accept_error_cb(struct evconnlistener *evl, void *arg)
+accept_failed(struct lsock *ls, int err)
 {
-	struct lsock	*ls = arg;
 	struct listener	*l = lsock_listener(ls);
-	struct timeval	 tv = { 0, EMFILE_RETRY_MS * 1000 };
-	int		 err = EVUTIL_SOCKET_ERROR();
+	struct timeval	 tv;
 
-	(void)evl;
 	atomic_fetch_add_explicit(&l->stats.accept_errors, 1,
 	    memory_order_relaxed);
 	if (err != EMFILE && err != ENFILE && err != ENOBUFS &&
@@ -345,19 +434,53 @@ accept_error_cb(struct evconnlistener *evl, void *arg)
 	}
 	ls->paused_emfile = 1;
 	lsock_arm(ls);
-	evtimer_add(ls->retry_timer, &tv);
+	evtimer_add(ls->retry_timer, tv_from_us(&tv, EMFILE_RETRY_MS * 1000));
 }
 
-/* Enable or disable the socket to match its pause flags. */
+static void
+accept_cb(evutil_socket_t sfd, short what, void *arg)
+{
+	struct lsock		*ls = arg;
+	struct listener		*l;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	int			 fd, n;
+
+	(void)what;
+	for (n = 0; n < ACCEPT_BATCH && ls->armed; n++) {
+		if ((fd = accept_socket(sfd, &ss, &len)) == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				accept_failed(ls, errno);
+			return;
+		}
+		l = lsock_listener(ls);
+		lsock_accepted(ls, l);
+		if (!listener_admit(l)) {
+			lsock_refuse(ls, fd);
+			return;
+		}
+		lsock_serve(ls, l, fd, (struct sockaddr *)&ss, len);
+	}
+}
+
+/* Watch the socket or not, to match its pause flags. */
 static void
 lsock_arm(struct lsock *ls)
 {
-	if (ls->evl == NULL)
+	int	want = !ls->paused_emfile && !ls->paused_limit;
+
+	if (ls->accept_ev == NULL || want == ls->armed)
 		return;
-	if (ls->paused_emfile || ls->paused_limit)
-		evconnlistener_disable(ls->evl);
-	else
-		evconnlistener_enable(ls->evl);
+	if (want && event_add(ls->accept_ev, NULL) != 0) {
+		log_warnx("listener %s: cannot watch its socket",
+		    lsock_listener(ls)->name);
+		return;
+	}
+	if (!want)
+		event_del(ls->accept_ev);
+	ls->armed = want;
 }
 
 static void
@@ -366,28 +489,16 @@ lsock_start(struct lsock *ls)
 	struct event_base	*base;
 
 	if (ls->worker_idx >= 0)
-		ls->worker = srv->workers[ls->worker_idx];
-	base = ls->worker != NULL ? ls->worker->base : srv->base;
-	/* Not LEV_OPT_CLOSE_ON_FREE: a reload may hand the socket on. */
-	ls->evl = evconnlistener_new(base, ls->worker != NULL ?
-	    accept_worker_cb : accept_main_cb, ls, LEV_OPT_CLOSE_ON_EXEC, 0,
-	    ls->fd);
-	if (ls->evl == NULL)
+		ls->worker = worker_at(ls->worker_idx);
+	base = ls->worker != NULL ? ls->worker->base : main_base;
+	ls->accept_ev = event_new(base, ls->fd, EV_READ | EV_PERSIST,
+	    accept_cb, ls);
+	ls->retry_timer = evtimer_new(base, retry_cb, ls);
+	if (ls->accept_ev == NULL || ls->retry_timer == NULL)
 		fatalx("listener %s: cannot watch its socket",
 		    lsock_listener(ls)->name);
-	evconnlistener_set_error_cb(ls->evl, accept_error_cb);
-	ls->retry_timer = evtimer_new(base, retry_cb, ls);
-	if (ls->retry_timer == NULL)
-		fatalx("listener %s: cannot make a timer",
-		    lsock_listener(ls)->name);
-	if (ls->worker != NULL) {
-		struct worker *w = ls->worker;
-
-		w->reuse = xrealloc(w->reuse, sizeof(*w->reuse) *
-		    (size_t)(w->nreuse + 1));
-		w->reuse[w->nreuse++] = ls;
-	}
-	ls->paused_limit = srv->accept_paused;
+	ls->armed = 0;
+	ls->paused_limit = paused;
 	lsock_arm(ls);
 }
 
@@ -401,28 +512,37 @@ lsock_start_on_worker(struct worker *w, void *arg)
 static void
 lsock_stop_on_worker(struct worker *w, void *arg)
 {
-	struct lsock	*ls = arg;
-	int		 i;
+	(void)w;
+	lsock_stop(arg, 1);
+}
 
-	for (i = 0; i < w->nreuse; i++) {
-		if (w->reuse[i] == ls) {
-			w->reuse[i] = w->reuse[--w->nreuse];
-			break;
-		}
-	}
-	lsock_stop(ls, 1);
+static void
+lsock_close_on_worker(struct worker *w, void *arg)
+{
+	(void)w;
+	lsock_stop(arg, 0);
+}
+
+static void
+lsock_resume_on_worker(struct worker *w, void *arg)
+{
+	struct lsock	*ls = arg;
+
+	(void)w;
+	ls->paused_limit = 0;
+	lsock_arm(ls);
 }
 
 void
-listener_enable(struct listener *l, int running)
+listener_enable(struct listener *l, int running_now)
 {
 	char	where[ADDR_STRLEN];
 	int	i;
 
 	/* Once workers run, their bases are theirs alone: ask them. */
 	for (i = 0; i < l->nsocks; i++) {
-		if (running && l->socks[i].worker_idx >= 0)
-			worker_call(srv->workers[l->socks[i].worker_idx],
+		if (running_now && l->socks[i].worker_idx >= 0)
+			worker_call(worker_at(l->socks[i].worker_idx),
 			    lsock_start_on_worker, &l->socks[i]);
 		else
 			lsock_start(&l->socks[i]);
@@ -447,12 +567,10 @@ lsock_take_backlog(struct lsock *ls)
 	socklen_t		 len;
 	int			 fd, n;
 
-	for (n = 0; n < 65536; n++) {
-		len = sizeof(ss);
-		fd = sock_accept(ls->fd, (struct sockaddr *)&ss, &len);
-		if (fd == -1)
+	for (n = 0; n < BACKLOG_TAKE; n++) {
+		if ((fd = accept_socket(ls->fd, &ss, &len)) == -1)
 			return;
-		if (!server_conn_admit(l)) {
+		if (!listener_admit(l)) {
 			close(fd);
 			continue;
 		}
@@ -469,40 +587,59 @@ lsock_stop(struct lsock *ls, int take_backlog)
 		event_free(ls->retry_timer);
 		ls->retry_timer = NULL;
 	}
-	if (ls->evl != NULL) {
-		evconnlistener_free(ls->evl);
-		ls->evl = NULL;
+	if (ls->accept_ev != NULL) {
+		event_free(ls->accept_ev);
+		ls->accept_ev = NULL;
 	}
+	ls->armed = 0;
 	if (ls->fd != -1)
 		close(ls->fd);
 	ls->fd = -1;
 }
 
-void
-listener_close(struct listener *l, int graceful)
+/* Stop every socket of l where it lives: the main thread's here, a
+ * worker's through its queue (graceful: after the backlog is taken). */
+static void
+listener_stop(struct listener *l, int graceful)
 {
 	int	i;
 
-	/* Reuseport sockets are closed by their workers (stop/free). */
 	for (i = 0; i < l->nsocks; i++) {
 		if (l->socks[i].worker_idx < 0)
 			lsock_stop(&l->socks[i], graceful);
+		else if (l->socks[i].worker != NULL)
+			worker_call(l->socks[i].worker, graceful ?
+			    lsock_stop_on_worker : lsock_close_on_worker,
+			    &l->socks[i]);
 	}
+}
+
+void
+listener_stop_all(int graceful)
+{
+	struct listener	*l;
+
+	stopped = 1;
+	TAILQ_FOREACH(l, running, entry)
+		listener_stop(l, graceful);
+}
+
+void
+listener_close(struct listener *l)
+{
+	int	i;
+
+	/* The workers have stopped: every socket is the caller's now. */
+	for (i = 0; i < l->nsocks; i++)
+		lsock_stop(&l->socks[i], 0);
 }
 
 void
 listener_remove(struct listener *l)
 {
 	char	where[ADDR_STRLEN];
-	int	i;
 
-	for (i = 0; i < l->nsocks; i++) {
-		if (l->socks[i].worker_idx >= 0)
-			worker_call(srv->workers[l->socks[i].worker_idx],
-			    lsock_stop_on_worker, &l->socks[i]);
-		else
-			lsock_stop(&l->socks[i], 1);
-	}
+	listener_stop(l, 1);
 	addr_format((struct sockaddr *)&l->bound, where, sizeof(where));
 	log_info("no longer listening on %s (%s)", where, l->name);
 }
@@ -643,18 +780,18 @@ listener_set_backlog(struct listener *l, int backlog)
 	l->backlog = backlog;
 }
 
-void
+static void
 listener_pause_all(void)
 {
 	struct listener	*l;
 	int		 i;
 
-	if (srv->accept_paused)
+	if (paused)
 		return;
-	srv->accept_paused = 1;
+	paused = 1;
 	log_notice("max_connections (%llu) reached: not accepting",
-	    (unsigned long long)srv->conf->max_connections);
-	TAILQ_FOREACH(l, &srv->listeners, entry) {
+	    (unsigned long long)atomic_load(&max_conns));
+	TAILQ_FOREACH(l, running, entry) {
 		for (i = 0; i < l->nsocks; i++) {
 			if (l->socks[i].worker_idx >= 0)
 				continue;
@@ -664,55 +801,29 @@ listener_pause_all(void)
 	}
 }
 
-void
+static void
 listener_resume_all(void)
 {
 	struct listener	*l;
+	struct lsock	*ls;
 	int		 i;
 
-	if (srv->stopping)
+	if (stopped)
 		return;
-	if (srv->accept_paused)
+	if (paused)
 		log_notice("below max_connections: accepting again");
-	srv->accept_paused = 0;
-	TAILQ_FOREACH(l, &srv->listeners, entry) {
+	paused = 0;
+	TAILQ_FOREACH(l, running, entry) {
 		for (i = 0; i < l->nsocks; i++) {
-			if (l->socks[i].worker_idx >= 0)
-				continue;
-			l->socks[i].paused_limit = 0;
-			lsock_arm(&l->socks[i]);
+			ls = &l->socks[i];
+			if (ls->worker_idx < 0) {
+				ls->paused_limit = 0;
+				lsock_arm(ls);
+			} else if (ls->worker != NULL)
+				/* Only a worker may look at its own
+				 * sockets. */
+				worker_call(ls->worker,
+				    lsock_resume_on_worker, ls);
 		}
 	}
-	/* Every worker: only a worker may look at its own sockets. */
-	for (i = 0; i < srv->nworkers; i++)
-		worker_post(srv->workers[i], WMSG_RESUME_ACCEPT);
-}
-
-void
-listener_worker_stop(struct worker *w, int graceful)
-{
-	int	i;
-
-	for (i = 0; i < w->nreuse; i++)
-		lsock_stop(w->reuse[i], graceful);
-}
-
-void
-listener_worker_resume(struct worker *w)
-{
-	int	i;
-
-	for (i = 0; i < w->nreuse; i++) {
-		w->reuse[i]->paused_limit = 0;
-		lsock_arm(w->reuse[i]);
-	}
-}
-
-void
-listener_worker_free(struct worker *w)
-{
-	listener_worker_stop(w, 0);
-	free(w->reuse);
-	w->reuse = NULL;
-	w->nreuse = 0;
 }

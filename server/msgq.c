@@ -15,11 +15,19 @@
 #include <sys/types.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "msgq.h"
+#include "util.h"
+
+struct msgq_callmsg {
+	struct msgq_item	 item;
+	msgq_fn			 fn;
+	void			*arg;
+};
 
 static void	msgq_cb(evutil_socket_t, short, void *);
 
@@ -194,4 +202,36 @@ msgq_close(struct msgq *q, msgq_handler discard, void *arg)
 		if (discard != NULL)
 			discard(it, arg);
 	}
+}
+
+int
+msgq_call(struct msgq *q, msgq_fn fn, void *arg)
+{
+	struct msgq_callmsg	*m;
+
+	m = xmalloc(sizeof(*m));
+	m->fn = fn;
+	m->arg = arg;
+	if (msgq_push(q, &m->item) != 0) {
+		free(m);
+		return -1;
+	}
+	return 0;
+}
+
+void
+msgq_run_call(struct msgq_item *it, void *unused)
+{
+	struct msgq_callmsg	*m = (struct msgq_callmsg *)it;
+
+	(void)unused;
+	m->fn(m->arg);
+	free(m);
+}
+
+void
+msgq_free_call(struct msgq_item *it, void *unused)
+{
+	(void)unused;
+	free(it);
 }

@@ -55,6 +55,17 @@ unsigned int msgq_drain(struct msgq *, unsigned int max);
 /* Items queued now (for tests and teardown checks). */
 unsigned int msgq_length(struct msgq *);
 /*
+ * A queue of calls: the simplest message, "run fn(arg) on the consumer".
+ * msgq_call allocates one and pushes it (-1 when the queue is closed: fn
+ * will not run); give msgq_run_call as the queue's handler, and
+ * msgq_free_call to msgq_close.
+ */
+typedef void (*msgq_fn)(void *);
+int	msgq_call(struct msgq *, msgq_fn, void *arg);
+void	msgq_run_call(struct msgq_item *, void *unused);
+void	msgq_free_call(struct msgq_item *, void *unused);
+
+/*
  * Refuse further pushes, hand every item still queued to discard (may be
  * NULL when nothing can be left), and release the pipe and event. Safe
  * while producers race: a push after this returns -1. The struct itself

@@ -33,12 +33,12 @@
 #include "proxy.h"
 #include "proxy_conn.h"
 #include "server.h"
-#include "tls.h"
 #include "util.h"
 #include "worker.h"
 
 struct proxy_conn {
 	struct event		 ev;
+	struct worker		*worker;
 	struct listener		*listener;
 	union conn_addr		 peer;		/* the socket's: the balancer */
 	uint64_t		 start_us;
@@ -50,6 +50,14 @@ struct proxy_conn {
 };
 
 static void	proxy_conn_cb(evutil_socket_t, short, void *);
+
+static proxy_next_fn	serve_next;
+
+void
+proxy_conn_init(proxy_next_fn next)
+{
+	serve_next = next;
+}
 
 static void
 pconn_free(struct proxy_conn *pc)
@@ -150,15 +158,10 @@ pconn_done(struct worker *w, struct proxy_conn *pc,
 		event_del(&pc->ev);
 		pc->armed = 0;
 	}
-	/* The next owner takes its own references before ours go. */
-	if (l->tls)
-		tls_conn_start(w, fd, l, peer, len, via);
-	else
-		conn_start(w, fd, l, peer, len, via);
+	/* The next owner takes over the listener reference; peer and via
+	 * are copied before pc goes. */
+	serve_next(w, fd, l, peer, len, via);
 	pconn_free(pc);
-	w->nconns--;
-	listener_unref(l);
-	worker_conn_gone(w);
 }
 
 static void
@@ -232,8 +235,7 @@ pconn_wait(struct worker *w, struct proxy_conn *pc)
 	struct timeval	tv;
 
 	left = pc->deadline_us > now ? pc->deadline_us - now : 0;
-	tv.tv_sec = (time_t)(left / 1000000);
-	tv.tv_usec = (suseconds_t)(left % 1000000);
+	tv_from_us(&tv, left);
 	if (!pc->armed) {
 		event_assign(&pc->ev, w->base, pc->fd, EV_READ, proxy_conn_cb,
 		    pc);
@@ -247,7 +249,7 @@ static void
 proxy_conn_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct proxy_conn	*pc = arg;
-	struct worker		*w = worker_self();
+	struct worker		*w = pc->worker;
 
 	(void)fd;
 	if (what & EV_TIMEOUT) {
@@ -273,12 +275,11 @@ proxy_conn_start(struct worker *w, int fd, struct listener *l,
 	if (peerlen > sizeof(pc->peer))
 		peerlen = sizeof(pc->peer);
 	memcpy(&pc->peer, peer, peerlen);
-	listener_ref(l);
+	pc->worker = w;
 	pc->listener = l;
 	pc->fd = fd;
 	pc->start_us = now_us();
 	pc->deadline_us = pc->start_us + l->proxy_timeout_us;
-	w->nconns++;
 	if (l->nproxy_from > 0 &&
 	    !proxy_cidr_match(l->proxy_from, l->nproxy_from, &pc->peer.sa)) {
 		pconn_reject(w, pc, PROXY_ERR_UNTRUSTED);

@@ -11,8 +11,18 @@
 struct worker;
 struct listener;
 
+/*
+ * Registered by the worker: serve the connection once its header is read,
+ * as its client's (peer) with the balancer as via (NULL for a LOCAL or
+ * UNKNOWN header). The listener reference goes with it.
+ */
+typedef void (*proxy_next_fn)(struct worker *, int fd, struct listener *,
+    const struct sockaddr *peer, socklen_t, const struct sockaddr *via);
+void	proxy_conn_init(proxy_next_fn);
 /* Worker thread: wait for the header of an accepted socket (peer is the
- * socket's own peer: the balancer). */
+ * socket's own peer: the balancer). Takes over the listener reference;
+ * a connection that never gets past its header is released as any other
+ * (conn_release). */
 void	proxy_conn_start(struct worker *, int fd, struct listener *,
 	    const struct sockaddr *peer, socklen_t);
 /* Worker thread, stopping now: close the connections still waiting. */

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "listener.h"
 #include "log.h"
+#include "msgq.h"
 #include "reload.h"
 #include "sd.h"
 #include "server.h"
@@ -23,10 +24,8 @@
 #include "util.h"
 #include "worker.h"
 
-struct worker_limits {
-	uint64_t	max_buffer;
-	uint64_t	idle_timeout_us;
-};
+/* The server this works for, handed to each entry point. */
+static struct server	*srv;
 
 /* One new [listen] and where its socket comes from. */
 struct plan {
@@ -36,48 +35,19 @@ struct plan {
 	int			 unchanged;
 };
 
+/* Main thread, from its queue: free what every worker has moved past. */
 static void
-apply_limits(struct worker *w, void *arg)
-{
-	struct worker_limits	*lim = arg;
-	struct timeval		 tv;
-	const struct timeval	*common;
-
-	w->max_buffer = lim->max_buffer;
-	if (lim->idle_timeout_us == 0)
-		w->idle_timeout = NULL;
-	else {
-		tv.tv_sec = (time_t)(lim->idle_timeout_us / 1000000);
-		tv.tv_usec = (suseconds_t)(lim->idle_timeout_us % 1000000);
-		/* A common timeout keeps one queue per duration instead of a
-		 * heap entry per connection, but a base has at most 256 of
-		 * them, never freed: past that, a plain timer, which applies
-		 * the new value all the same. */
-		common = event_base_init_common_timeout(w->base, &tv);
-		w->idle_tv = common != NULL ? *common : tv;
-		w->idle_timeout = &w->idle_tv;
-	}
-	free(lim);
-}
-
-static void
-barrier_cb(struct worker *w, void *arg)
-{
-	atomic_store(&w->seen_gen, (uint64_t)(uintptr_t)arg);
-	server_notify_main(MAIN_BARRIER);
-}
-
-void
-server_reload_reap(void)
+reap_cb(void *arg)
 {
 	struct listener	*l, *next;
 	uint64_t	 done = UINT64_MAX, seen;
 	int		 i, kept;
 
+	srv = arg;
 	if (TAILQ_EMPTY(&srv->retired) && srv->nretired_tls == 0)
 		return;
-	for (i = 0; i < srv->nworkers; i++) {
-		seen = atomic_load(&srv->workers[i]->seen_gen);
+	for (i = 0; i < worker_count(); i++) {
+		seen = atomic_load(&worker_at(i)->seen_gen);
 		if (seen < done)
 			done = seen;
 	}
@@ -95,6 +65,16 @@ server_reload_reap(void)
 			srv->retired_tls[kept++] = srv->retired_tls[i];
 	}
 	srv->nretired_tls = kept;
+}
+
+/* Worker thread: past every message of the reload; the main thread may
+ * free what the reload replaced once all workers are. */
+static void
+barrier_cb(struct worker *w, void *arg)
+{
+	atomic_store(&w->seen_gen, (uint64_t)(uintptr_t)arg);
+	if (msgq_call(&srv->mainq, reap_cb, srv) != 0)
+		log_debug("worker %d: reload barrier after the stop", w->id);
 }
 
 static struct config *
@@ -181,7 +161,8 @@ reload_prepare(struct config *conf, char *err, size_t errlen)
 				plans[n].fresh = listener_new(lc);
 			continue;
 		}
-		plans[n].fresh = listener_bind(lc, why, sizeof(why));
+		plans[n].fresh = listener_bind(lc, srv->nworkers, why,
+		    sizeof(why));
 		if (plans[n].fresh == NULL) {
 			snprintf(err, errlen, "%s:%d: address: %.512s",
 			    conf->path, lc->address_line, why);
@@ -256,7 +237,10 @@ reload_commit(struct config *conf, struct plan *plans, void *tls_ctx)
 {
 	struct listener_list	 next;
 	struct listener		*l;
-	struct worker_limits	*lim;
+	struct worker_limits	 lim = {
+		.max_buffer = conf->max_buffer,
+		.idle_timeout_us = conf->idle_timeout_us,
+	};
 	int			 i, kept;
 
 	TAILQ_INIT(&next);
@@ -291,13 +275,7 @@ reload_commit(struct config *conf, struct plan *plans, void *tls_ctx)
 	}
 	TAILQ_CONCAT(&srv->listeners, &next, entry);
 
-	atomic_store(&srv->max_conns, conf->max_connections);
-	for (i = 0; i < srv->nworkers; i++) {
-		lim = xmalloc(sizeof(*lim));
-		lim->max_buffer = conf->max_buffer;
-		lim->idle_timeout_us = conf->idle_timeout_us;
-		worker_call(srv->workers[i], apply_limits, lim);
-	}
+	worker_set_limits_all(&lim);
 	if (log_reconfigure(&conf->log) != 0)
 		log_warnx("reload: a log file could not be opened; the old "
 		    "one is kept");
@@ -307,26 +285,23 @@ reload_commit(struct config *conf, struct plan *plans, void *tls_ctx)
 	srv->tls_ctx = tls_ctx;
 	config_free(srv->conf);
 	srv->conf = conf;
-	/* A lower limit may pause accepting; a higher one resume it. */
-	if (atomic_load(&srv->conns_open) >= conf->max_connections)
-		listener_pause_all();
-	else
-		listener_resume_all();
+	listener_set_max_connections(conf->max_connections);
 	/* Queued after every message of this reload: once a worker has run
 	 * it, it holds no pointer to what the reload replaced. */
-	for (i = 0; i < srv->nworkers; i++)
-		worker_call(srv->workers[i], barrier_cb,
+	for (i = 0; i < worker_count(); i++)
+		worker_call(worker_at(i), barrier_cb,
 		    (void *)(uintptr_t)srv->reload_gen);
 }
 
 void
-server_reload(void)
+reload_run(struct server *s)
 {
 	struct config	*conf;
 	struct plan	*plans;
 	void		*tls_ctx;
 	char		 err[CONFIG_ERRLEN];
 
+	srv = s;
 	if (srv->stopping)
 		return;
 	if (srv->conf->path == NULL) {
@@ -367,11 +342,12 @@ fail:
 }
 
 void
-server_reload_free(void)
+reload_free(struct server *s)
 {
 	struct listener	*l;
 	int		 i;
 
+	srv = s;
 	while ((l = TAILQ_FIRST(&srv->retired)) != NULL) {
 		TAILQ_REMOVE(&srv->retired, l, entry);
 		listener_unref(l);

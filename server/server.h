@@ -1,23 +1,26 @@
 /*
- * server.h: the state of the running echod, owned by the main thread. Worker
- * threads read only what is passed to them in messages, plus the listener
- * they were handed (immutable while referenced) and the global open count.
+ * server.h: the running echod as the main thread sees it, and the two
+ * shared objects below it: a listener ([listen NAME]: settings, counters,
+ * sockets) and its sockets. server.c owns struct server; the rooms below
+ * it (listener, worker, conn) never see it, and the main-thread modules
+ * that read it (reload, admin, stats) are handed a pointer
+ * (doc/ARCHITECTURE.md).
  */
 #ifndef ECHOD_SERVER_H
 #define ECHOD_SERVER_H
 
 #include <sys/queue.h>
 #include <sys/socket.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
 #include "config.h"
+#include "msgq.h"
 #include "stats.h"
 
 struct event_base;
 struct event;
-struct evconnlistener;
+struct event;
 struct worker;
 
 /*
@@ -31,8 +34,9 @@ struct lsock {
 	struct worker		*worker;
 	int			 worker_idx;	/* reuseport: which worker */
 	int			 fd;
-	struct evconnlistener	*evl;
+	struct event		*accept_ev;
 	struct event		*retry_timer;	/* after EMFILE */
+	int			 armed;		/* accept_ev added */
 	int			 paused_emfile;
 	int			 paused_limit;
 	/* Out of descriptors, logged once per pause (and not more often
@@ -69,14 +73,6 @@ struct listener {
 };
 TAILQ_HEAD(listener_list, listener);
 
-/* Messages from workers to the main thread: a flag or counter to look
- * at, plus a byte on the notify pipe to wake the main thread up. */
-enum main_msg {
-	MAIN_WORKER_EXITED = 1,
-	MAIN_RESUME_ACCEPT,
-	MAIN_BARRIER,
-};
-
 struct retired_tls {
 	void		*ctx;
 	uint64_t	 gen;
@@ -85,13 +81,11 @@ struct retired_tls {
 struct server {
 	struct config		*conf;
 	struct event_base	*base;
-	struct worker		**workers;
-	int			 nworkers;
-	int			 next_worker;	/* round robin */
+	/* The main thread's queue: workers and listeners post calls to it
+	 * (msgq_call), e.g. "a worker exited", "below max_connections". */
+	struct msgq		 mainq;
 	struct listener_list	 listeners;
 
-	atomic_uint_fast64_t	 conns_open;	/* all workers, for the limit */
-	atomic_uint_fast64_t	 max_conns;	/* conf->max_connections */
 	/* What reloads replaced, kept until every worker has passed a
 	 * barrier (a message queued after the change), so that no worker
 	 * still holds a pointer to it. */
@@ -99,35 +93,35 @@ struct server {
 	struct retired_tls	*retired_tls;
 	int			 nretired_tls;
 	uint64_t		 reload_gen;
-	atomic_int		 workers_exited;
-	atomic_int		 resume_pending;
 	char			**cmdline;	/* -l listeners, kept for reload */
 	int			 ncmdline;
-	int			 accept_paused;	/* at max_connections */
 
-	int			 notify_rd, notify_wr;
-	struct event		*notify_ev;
 	struct event		*signals[8];
 	int			 nsignals;
 	struct event		*drain_timer;
 	int			 stopping;	/* 1 graceful, 2 fast */
+	int			 nworkers;
 	int			 workers_running;
+	int			 workers_exited;
 	uint64_t		 started_us;
 	uint64_t		 reloads_ok;
 	uint64_t		 reloads_failed;
-	pthread_t		 main_thread;
 	void			*tls_ctx;	/* SSL_CTX of the config */
 };
 
-extern struct server	*srv;
-
-void	server_notify_main(enum main_msg);
-/* Called by a worker after a connection closed. */
-void	server_conn_closed(void);
-/* Accept-side admission: 1 when a new connection may be served. */
-int	server_conn_admit(struct listener *);
-
-void	listener_ref(struct listener *);
-void	listener_unref(struct listener *);
+/*
+ * The server's life, in the startup order of doc/ARCHITECTURE.md; main.c
+ * calls these in turn. server_new takes conf and cmdline (the -l
+ * listeners, kept for reload). server_bind binds the listeners and the
+ * admin endpoint (may need root); server_start makes the main base, the
+ * signal events and the workers, and starts accepting; server_loop serves
+ * until the stop and prints the summary; server_free releases it all.
+ */
+struct server	*server_new(struct config *, char **cmdline, int ncmdline,
+		    void *tls_ctx);
+int		 server_bind(struct server *, char *err, size_t errlen);
+void		 server_start(struct server *);
+void		 server_loop(struct server *);
+void		 server_free(struct server *);
 
 #endif

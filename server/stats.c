@@ -7,7 +7,7 @@
 
 #include "server.h"
 #include "stats.h"
-#include "tls.h"
+#include "tls_stats.h"
 #include "worker.h"
 
 void
@@ -17,8 +17,8 @@ stats_sum(struct server *s, struct stats_total *t)
 	int		 i, j;
 
 	memset(t, 0, sizeof(*t));
-	for (i = 0; i < s->nworkers && s->workers != NULL; i++) {
-		struct worker_stats *ws = &s->workers[i]->stats;
+	for (i = 0; i < worker_count(); i++) {
+		struct worker_stats *ws = &worker_at(i)->stats;
 
 		t->conns_open += counter_get(&ws->conns_open);
 		t->conns_total += counter_get(&ws->conns_total);
@@ -61,7 +61,7 @@ stats_print_summary(struct server *s)
 		struct tls_stats	ts;
 		char			line[1024];
 
-		tls_stats_sum(s, &ts);
+		tls_stats_sum(&ts);
 		tls_stats_format(&ts, line, sizeof(line));
 		fprintf(stderr, "echod: tls stats: %s\n", line);
 	}

@@ -1,14 +1,18 @@
 /*
- * worker.c: worker threads. Each owns an event_base, the connections on it,
- * a read buffer shared by those connections, and a message queue with a
- * wake-up pipe through which the main thread hands it accepted sockets and
- * orders. The pipe is written only when the queue goes from empty to
- * non-empty, so a burst of accepts costs one wake-up.
+ * worker.c: the worker threads and the hand-over of connections to them.
+ * Each worker owns an event_base, the connections on it, a read buffer
+ * shared by those connections, and a message queue through which the main
+ * thread hands it accepted sockets and orders. The pool is memcached's
+ * thread.c: worker_dispatch_conn picks the next worker round robin and
+ * queues the socket; the queue wakes the worker only when it goes from
+ * empty to non-empty, and the worker takes at most DISPATCH_BATCH messages
+ * per pass of its loop, so that a burst of accepts costs one wake-up and
+ * never holds up echo on the connections it already serves
+ * (doc/ARCHITECTURE.md).
  */
 #include <sys/types.h>
 #include <stddef.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,90 +21,117 @@
 #include <event2/event.h>
 
 #include "conn.h"
-#include "listener.h"
 #include "log.h"
+#include "proxy.h"
 #include "proxy_conn.h"
 #include "server.h"
-#include "sock.h"
-#include "tls.h"
+#include "tls_conn.h"
 #include "util.h"
 #include "worker.h"
 
 #define SCRATCH_LEN	(256 * 1024)
+/* Messages per pass of the loop: new connections cost a few microseconds
+ * each, so a pass stays well under a millisecond. */
+#define DISPATCH_BATCH	64
 
-static void	worker_wake_cb(evutil_socket_t, short, void *);
+struct worker_msg {
+	struct msgq_item	 item;	/* first: the queue's handle */
+	enum worker_msg_type	 type;
+	int			 fd;
+	struct listener		*listener;	/* referenced */
+	worker_fn		 fn;
+	void			*arg;
+	socklen_t		 peerlen;
+	struct sockaddr_storage	 peer;	/* last: WMSG_CONN only copies it */
+};
 
-static __thread struct worker	*self;
+static struct worker		**workers;
+static int			  nworkers;
+static int			  next_worker;	/* round robin, main thread */
+static struct worker_hooks	  hooks;
 
-struct worker *
-worker_self(void)
-{
-	return self;
-}
+static void	worker_handle(struct msgq_item *, void *);
+static void	worker_conn_released(struct worker *, struct listener *);
+static void	worker_start_conn(struct worker *, int, struct listener *,
+		    const struct sockaddr *, socklen_t, const struct sockaddr *);
 
-/* A wake-up pipe: both ends non-blocking and close-on-exec. */
 int
-wake_pipe(int *rd, int *wr)
+worker_count(void)
 {
-	int	fds[2];
-
-	if (pipe_nonblock(fds) != 0)
-		return -1;
-	*rd = fds[0];
-	*wr = fds[1];
-	return 0;
+	return nworkers;
 }
 
 struct worker *
-worker_new(int id)
+worker_at(int i)
+{
+	return i >= 0 && i < nworkers ? workers[i] : NULL;
+}
+
+/* Worker thread: the limits connections are made with from now on. */
+static void
+worker_apply_limits(struct worker *w, const struct worker_limits *lim)
+{
+	struct timeval		 tv;
+	const struct timeval	*common;
+
+	w->max_buffer = lim->max_buffer;
+	if (lim->idle_timeout_us == 0) {
+		w->idle_timeout = NULL;
+		return;
+	}
+	/* A common timeout keeps thousands of idle timers in a queue
+	 * instead of the heap: O(1) to re-arm on every read. But a base has
+	 * at most 256 of them, never freed (each reload with a new value
+	 * makes one): past that, a plain timer, which applies the new value
+	 * all the same. */
+	common = event_base_init_common_timeout(w->base,
+	    tv_from_us(&tv, lim->idle_timeout_us));
+	w->idle_tv = common != NULL ? *common : tv;
+	w->idle_timeout = &w->idle_tv;
+}
+
+static struct worker *
+worker_new(int id, const struct worker_limits *lim)
 {
 	struct worker	*w;
 
 	w = xcalloc(1, sizeof(*w));
 	w->id = id;
-	pthread_mutex_init(&w->lock, NULL);
-	STAILQ_INIT(&w->queue);
-	if (wake_pipe(&w->wake_rd, &w->wake_wr) != 0)
+	if (msgq_init(&w->queue, worker_handle, w, DISPATCH_BATCH) != 0)
 		fatal("worker %d: pipe", id);
 	if ((w->base = event_base_new()) == NULL)
 		fatalx("worker %d: cannot create event base", id);
-	w->wake_ev = event_new(w->base, w->wake_rd, EV_READ | EV_PERSIST,
-	    worker_wake_cb, w);
-	if (w->wake_ev == NULL || event_add(w->wake_ev, NULL) != 0)
-		fatalx("worker %d: cannot watch the wake-up pipe", id);
+	if (msgq_attach(&w->queue, w->base) != 0)
+		fatalx("worker %d: cannot watch its queue", id);
 	w->scratch_len = SCRATCH_LEN;
 	w->scratch = xmalloc(w->scratch_len);
-	w->max_buffer = srv->conf->max_buffer;
-	if (srv->conf->idle_timeout_us != 0) {
-		struct timeval	tv;
-
-		tv.tv_sec = (time_t)(srv->conf->idle_timeout_us / 1000000);
-		tv.tv_usec = (suseconds_t)(srv->conf->idle_timeout_us % 1000000);
-		/* A common timeout keeps thousands of idle timers in a queue
-		 * instead of the heap: O(1) to re-arm on every read. */
-		w->idle_timeout = event_base_init_common_timeout(w->base, &tv);
-		if (w->idle_timeout == NULL)
-			fatalx("worker %d: cannot set up idle timeouts", id);
-		w->idle_tv = *w->idle_timeout;
-		w->idle_timeout = &w->idle_tv;
-	}
-	tls_worker_init(w);
+	worker_apply_limits(w, lim);
+	tls_conn_worker_init(w);
 	return w;
 }
 
-void
-worker_send(struct worker *w, struct worker_msg *m)
+int
+workers_init(int n, const struct worker_limits *lim,
+    const struct worker_hooks *h)
 {
-	int	was_empty;
-	char	c = 0;
+	int	i;
 
-	pthread_mutex_lock(&w->lock);
-	was_empty = STAILQ_EMPTY(&w->queue);
-	STAILQ_INSERT_TAIL(&w->queue, m, entry);
-	pthread_mutex_unlock(&w->lock);
-	/* A full pipe already means a wake-up is pending. */
-	if (was_empty && write(w->wake_wr, &c, 1) == -1 && errno != EAGAIN)
-		log_warn("worker %d: wake-up", w->id);
+	conn_init(worker_conn_released);
+	proxy_conn_init(worker_start_conn);
+	hooks = *h;
+	workers = xcalloc((size_t)n, sizeof(*workers));
+	nworkers = n;
+	next_worker = 0;
+	for (i = 0; i < n; i++)
+		workers[i] = worker_new(i, lim);
+	return 0;
+}
+
+static void
+worker_msg_send(struct worker *w, struct worker_msg *m)
+{
+	if (msgq_push(&w->queue, &m->item) != 0)
+		fatalx("worker %d: message after its queue closed", w->id);
 }
 
 void
@@ -111,7 +142,16 @@ worker_post(struct worker *w, enum worker_msg_type type)
 	m = xcalloc(1, sizeof(*m));
 	m->type = type;
 	m->fd = -1;
-	worker_send(w, m);
+	worker_msg_send(w, m);
+}
+
+void
+worker_post_all(enum worker_msg_type type)
+{
+	int	i;
+
+	for (i = 0; i < nworkers; i++)
+		worker_post(workers[i], type);
 }
 
 void
@@ -124,26 +164,47 @@ worker_call(struct worker *w, worker_fn fn, void *arg)
 	m->fd = -1;
 	m->fn = fn;
 	m->arg = arg;
-	worker_send(w, m);
+	worker_msg_send(w, m);
+}
+
+static void
+limits_cb(struct worker *w, void *arg)
+{
+	worker_apply_limits(w, arg);
+	free(arg);
 }
 
 void
-worker_dispatch_conn(struct worker *w, int fd, struct listener *l,
-    const struct sockaddr *peer, socklen_t peerlen)
+worker_set_limits_all(const struct worker_limits *lim)
 {
+	struct worker_limits	*copy;
+	int			 i;
+
+	for (i = 0; i < nworkers; i++) {
+		copy = xmalloc(sizeof(*copy));
+		*copy = *lim;
+		worker_call(workers[i], limits_cb, copy);
+	}
+}
+
+void
+worker_dispatch_conn(int fd, struct listener *l, const struct sockaddr *peer,
+    socklen_t peerlen)
+{
+	struct worker		*w = workers[next_worker];
 	struct worker_msg	*m;
 
+	next_worker = (next_worker + 1) % nworkers;
 	m = xmalloc(sizeof(*m));
 	memset(m, 0, offsetof(struct worker_msg, peer));
 	m->type = WMSG_CONN;
 	m->fd = fd;
-	listener_ref(l);
 	m->listener = l;
 	if (peerlen > sizeof(m->peer))
 		peerlen = sizeof(m->peer);
 	memcpy(&m->peer, peer, peerlen);
 	m->peerlen = peerlen;
-	worker_send(w, m);
+	worker_msg_send(w, m);
 }
 
 /* Exit the loop once nothing is left to serve. */
@@ -154,76 +215,91 @@ worker_maybe_exit(struct worker *w)
 		event_base_loopbreak(w->base);
 }
 
+/* A connection that will never be served: closed, and accounted as if it
+ * had been (its listener's closed count, its admission slot). */
 static void
-worker_handle(struct worker *w, struct worker_msg *m)
+worker_refuse(struct listener *l, int fd)
 {
+	close(fd);
+	atomic_fetch_add_explicit(&l->stats.closed, 1, memory_order_relaxed);
+	hooks.conn_done(l);
+}
+
+/*
+ * The one place where a connection becomes plain or TLS: at once, or once
+ * its PROXY header is read (proxy_conn.c calls back here, with the client's
+ * address and the balancer's as via). w->nconns already counts it.
+ */
+static void
+worker_start_conn(struct worker *w, int fd, struct listener *l,
+    const struct sockaddr *peer, socklen_t peerlen,
+    const struct sockaddr *via)
+{
+	int	rc;
+
+	if (l->tls)
+		rc = tls_conn_start(w, fd, l, peer, peerlen, via);
+	else
+		rc = conn_start(w, fd, l, peer, peerlen, via);
+	if (rc != 0) {
+		/* Not started: the socket is closed, nothing to count. */
+		w->nconns--;
+		hooks.conn_done(l);
+		worker_maybe_exit(w);
+	}
+}
+
+void
+worker_serve(struct worker *w, int fd, struct listener *l,
+    const struct sockaddr *peer, socklen_t peerlen)
+{
+	if (w->closing) {
+		worker_refuse(l, fd);
+		return;
+	}
+	w->nconns++;
+	if (l->proxy != PROXY_OFF)
+		proxy_conn_start(w, fd, l, peer, peerlen);
+	else
+		worker_start_conn(w, fd, l, peer, peerlen, NULL);
+}
+
+/* Called by conn.c once a connection's memory is gone. */
+static void
+worker_conn_released(struct worker *w, struct listener *l)
+{
+	w->nconns--;
+	hooks.conn_done(l);
+	worker_maybe_exit(w);
+}
+
+static void
+worker_handle(struct msgq_item *it, void *arg)
+{
+	struct worker		*w = arg;
+	struct worker_msg	*m = (struct worker_msg *)it;
+
 	switch (m->type) {
 	case WMSG_CONN:
-		if (w->closing) {
-			close(m->fd);
-			atomic_fetch_add_explicit(&m->listener->stats.closed,
-			    1, memory_order_relaxed);
-			server_conn_closed();
-		} else if (m->listener->proxy != PROXY_OFF)
-			proxy_conn_start(w, m->fd, m->listener,
-			    (struct sockaddr *)&m->peer, m->peerlen);
-		else if (m->listener->tls)
-			tls_conn_start(w, m->fd, m->listener,
-			    (struct sockaddr *)&m->peer, m->peerlen, NULL);
-		else
-			conn_start(w, m->fd, m->listener,
-			    (struct sockaddr *)&m->peer, m->peerlen, NULL);
-		listener_unref(m->listener);
+		worker_serve(w, m->fd, m->listener,
+		    (struct sockaddr *)&m->peer, m->peerlen);
 		break;
 	case WMSG_DRAIN:
+		/* Graceful: connections finish on their own, or at the
+		 * deadline, when the main thread sends WMSG_CLOSE_ALL. */
 		w->draining = 1;
-		listener_worker_stop(w, 1);
-		conn_drain_all(w);
-		tls_drain_all(w);
 		break;
 	case WMSG_CLOSE_ALL:
 		w->closing = 1;
-		listener_worker_stop(w, 0);
 		conn_close_all(w);
-		tls_close_all(w);
+		tls_conn_close_all(w);
 		proxy_conn_close_all(w);
-		break;
-	case WMSG_RESUME_ACCEPT:
-		listener_worker_resume(w);
 		break;
 	case WMSG_CALL:
 		m->fn(w, m->arg);
 		break;
 	}
 	free(m);
-}
-
-static void
-worker_wake_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct worker		*w = arg;
-	struct worker_msg_list	 batch;
-	struct worker_msg	*m;
-	char			 buf[64];
-
-	(void)what;
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
-	pthread_mutex_lock(&w->lock);
-	STAILQ_INIT(&batch);
-	STAILQ_CONCAT(&batch, &w->queue);
-	pthread_mutex_unlock(&w->lock);
-	while ((m = STAILQ_FIRST(&batch)) != NULL) {
-		STAILQ_REMOVE_HEAD(&batch, entry);
-		worker_handle(w, m);
-	}
-	worker_maybe_exit(w);
-}
-
-/* Called by conn.c whenever a connection is freed. */
-void
-worker_conn_gone(struct worker *w)
-{
 	worker_maybe_exit(w);
 }
 
@@ -232,15 +308,15 @@ worker_main(void *arg)
 {
 	struct worker	*w = arg;
 
-	self = w;
+	conn_thread_attach(w);
 	log_thread_attach(w->base);
 	event_base_dispatch(w->base);
 	log_thread_detach();
-	server_notify_main(MAIN_WORKER_EXITED);
+	hooks.exited(w, hooks.arg);
 	return NULL;
 }
 
-int
+static int
 worker_start(struct worker *w)
 {
 	sigset_t	all, old;
@@ -255,30 +331,63 @@ worker_start(struct worker *w)
 		errno = rv;
 		return -1;
 	}
+	w->started = 1;
+	return 0;
+}
+
+int
+workers_start(void)
+{
+	int	i;
+
+	for (i = 0; i < nworkers; i++) {
+		if (worker_start(workers[i]) != 0)
+			return -1;
+	}
 	return 0;
 }
 
 void
-worker_join_free(struct worker *w)
+workers_join(void)
 {
-	struct worker_msg	*m;
+	int	i;
 
-	pthread_join(w->thread, NULL);
-	while ((m = STAILQ_FIRST(&w->queue)) != NULL) {
-		STAILQ_REMOVE_HEAD(&w->queue, entry);
-		if (m->type == WMSG_CONN) {
-			close(m->fd);
-			listener_unref(m->listener);
-		}
-		free(m);
+	for (i = 0; i < nworkers; i++) {
+		if (workers[i]->started)
+			pthread_join(workers[i]->thread, NULL);
+		workers[i]->started = 0;
 	}
-	listener_worker_free(w);
-	tls_worker_free(w);
-	event_free(w->wake_ev);
-	event_base_free(w->base);
-	close(w->wake_rd);
-	close(w->wake_wr);
-	pthread_mutex_destroy(&w->lock);
-	free(w->scratch);
-	free(w);
+}
+
+/* Left in a queue at exit: a socket never served is closed. */
+static void
+discard_msg(struct msgq_item *it, void *arg)
+{
+	struct worker_msg	*m = (struct worker_msg *)it;
+
+	(void)arg;
+	if (m->type == WMSG_CONN)
+		worker_refuse(m->listener, m->fd);
+	else if (m->type == WMSG_CALL && m->fn == limits_cb)
+		free(m->arg);
+	free(m);
+}
+
+void
+workers_free(void)
+{
+	struct worker	*w;
+	int		 i;
+
+	for (i = 0; i < nworkers; i++) {
+		w = workers[i];
+		msgq_close(&w->queue, discard_msg, w);
+		tls_conn_worker_free(w);
+		event_base_free(w->base);
+		free(w->scratch);
+		free(w);
+	}
+	free(workers);
+	workers = NULL;
+	nworkers = 0;
 }

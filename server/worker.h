@@ -1,62 +1,66 @@
 /*
- * worker.h: a worker thread owns one event_base and every connection on it.
- * Other threads talk to it only through messages on its queue (the memcached
- * model): no connection is ever touched by two threads.
+ * worker.h: worker threads. A worker owns one event_base and every
+ * connection on it; other threads talk to it only through messages on its
+ * queue (msgq.h): no connection is ever touched by two threads. The pool of
+ * workers lives here, and so does the choice of the worker for a new
+ * connection (memcached's dispatch_conn_new) and of plain or TLS for it.
  */
 #ifndef ECHOD_WORKER_H
 #define ECHOD_WORKER_H
 
-#include <sys/queue.h>
 #include <sys/socket.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/time.h>
 
+#include "msgq.h"
 #include "stats.h"
 
 struct event_base;
-struct event;
 struct listener;
-struct conn;
-struct lsock;
+struct tls_worker;
 
 enum worker_msg_type {
 	WMSG_CONN,		/* serve fd for listener */
 	WMSG_DRAIN,		/* stop taking work; exit when idle */
 	WMSG_CLOSE_ALL,		/* close everything now and exit */
-	WMSG_RESUME_ACCEPT,	/* below max_connections again */
 	WMSG_CALL,		/* run fn(worker, arg) on the worker */
 };
 
 struct worker;
 typedef void (*worker_fn)(struct worker *, void *);
 
-struct worker_msg {
-	enum worker_msg_type	 type;
-	int			 fd;
-	struct listener		*listener;	/* referenced */
-	struct sockaddr_storage	 peer;
-	socklen_t		 peerlen;
-	worker_fn		 fn;
-	void			*arg;
-	STAILQ_ENTRY(worker_msg) entry;
+/*
+ * What the room above registers (listener and server): called on the
+ * worker's thread. conn_done: a connection handed over by
+ * worker_dispatch_conn or worker_serve is gone, served or not (its listener
+ * reference and its admission slot are released there). exited: the
+ * worker left its loop.
+ */
+struct worker_hooks {
+	void	(*conn_done)(struct listener *);
+	void	(*exited)(struct worker *, void *arg);
+	void	 *arg;
 };
-STAILQ_HEAD(worker_msg_list, worker_msg);
+
+/* What the configuration sets for a worker; reload changes it live. */
+struct worker_limits {
+	uint64_t	max_buffer;
+	uint64_t	idle_timeout_us;	/* 0: none */
+};
 
 struct worker {
 	int			 id;
 	pthread_t		 thread;
+	int			 started;	/* thread made */
 	struct event_base	*base;
 	struct worker_stats	 stats;
 	atomic_uint_fast64_t	 seen_gen;	/* reload barrier passed */
+	struct msgq		 queue;	/* the only state shared with others */
 
-	/* The queue: the only state shared with other threads. */
-	pthread_mutex_t		 lock;
-	struct worker_msg_list	 queue;
-	int			 wake_rd, wake_wr;
-	struct event		*wake_ev;
-
-	/* Owned by the worker thread. nconns counts plain and TLS ones. */
+	/* Owned by the worker thread; conn.c and tls_conn.c read them.
+	 * nconns counts plain and TLS ones. */
 	unsigned int		 nconns;
 	int			 draining;
 	int			 closing;
@@ -65,22 +69,31 @@ struct worker {
 	struct timeval		 idle_tv;	/* common timeout */
 	const struct timeval	*idle_timeout;	/* NULL: none */
 	uint64_t		 max_buffer;
-	struct lsock		**reuse;	/* reuseport sockets */
-	int			 nreuse;
-	void			*tls;		/* tls.c's per-worker state */
+	struct tls_worker	*tls;		/* tls_conn.c's per-worker state */
 };
 
-struct worker	*worker_new(int id);
-int		 worker_start(struct worker *);
-void		 worker_join_free(struct worker *);
-void		 worker_send(struct worker *, struct worker_msg *);
+/* The pool: made (not running) by workers_init, started, then joined and
+ * freed in two steps (sockets on a worker's base go between the two). */
+int		 workers_init(int n, const struct worker_limits *,
+		    const struct worker_hooks *);
+int		 workers_start(void);
+void		 workers_join(void);
+void		 workers_free(void);
+int		 worker_count(void);
+struct worker	*worker_at(int i);
+
+/* Main thread: hand an accepted socket, and the listener reference taken
+ * for it, to the next worker (round robin). */
+void		 worker_dispatch_conn(int fd, struct listener *,
+		    const struct sockaddr *, socklen_t);
+/* On w's thread: serve it there (a reuseport socket's accept). Takes over
+ * the listener reference. */
+void		 worker_serve(struct worker *, int fd, struct listener *,
+		    const struct sockaddr *, socklen_t);
 void		 worker_post(struct worker *, enum worker_msg_type);
+void		 worker_post_all(enum worker_msg_type);
 void		 worker_call(struct worker *, worker_fn, void *);
-void		 worker_conn_gone(struct worker *);
-/* The worker running the calling thread (NULL on the main thread). */
-struct worker	*worker_self(void);
-int		 wake_pipe(int *rd, int *wr);
-void		 worker_dispatch_conn(struct worker *, int fd,
-		    struct listener *, const struct sockaddr *, socklen_t);
+/* Reload: new limits for connections from now on, on every worker. */
+void		 worker_set_limits_all(const struct worker_limits *);
 
 #endif
