@@ -4,18 +4,13 @@
  * The main thread owns the sinks (logsink.c: one file each, POSIX aio).
  * Lines logged on the main thread go straight into a sink. A worker thread
  * formats its lines into a thread-local buffer (log_thread_attach) and hands
- * whole buffers to the main thread through a mutex-protected queue plus an
- * eventfd (a pipe where there is none) watched by the main event_base: one lock per batch, none per
- * connection. A batch leaves the worker when it is large, on a short timer
+ * whole buffers to the main thread through a queue (msgq.h) watched by the
+ * main event_base: one lock per batch, none per connection. A batch leaves the worker when it is large, on a short timer
  * on the worker's base, and at detach. Any other thread, and libevent's own
  * log callback (which must not call back into libevent), queue single lines
  * the same way. The event log may instead go to stderr, written
  * synchronously from whatever thread logs, or be off.
  */
-#include "platform.h"
-#if HAVE_EVENTFD
-#include <sys/eventfd.h>
-#endif
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <netinet/in.h>
@@ -36,7 +31,7 @@
 #include "config.h"
 #include "log.h"
 #include "logsink.h"
-#include "sock.h"
+#include "msgq.h"
 #include "util.h"
 
 #define BATCH_BYTES	(32 * 1024)	/* hand a worker's lines over */
@@ -70,23 +65,20 @@ static atomic_int	 finished;
 /* Main thread only. */
 static struct logsink	*sinks[K_N];
 static struct event_base *main_base;
-static struct event	*wake_ev;
 
-/* The hand-off queue. */
+/* The hand-off queue: batches of lines for the main thread. Static, so
+ * that it stays valid after log_finish closes it. */
 struct batch {
-	struct batch	*next;
+	struct msgq_item item;	/* first: the queue's handle */
 	enum kind	 kind;
 	size_t		 len;
 	size_t		 nlines;
 	char		*data;
 };
-static pthread_mutex_t	 q_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct batch	*q_head;
-static struct batch	**q_tail = &q_head;
-static size_t		 q_bytes[K_N];
-static uint64_t		 q_drops[K_N];
-static int		 wake_fd = -1;	/* written by queue_push */
-static int		 wake_rd = -1;	/* watched; wake_fd itself if eventfd */
+static struct msgq		q;
+static atomic_int		q_open;
+static atomic_size_t		q_bytes[K_N];	/* queued, not yet drained */
+static atomic_uint_fast64_t	q_drops[K_N];	/* not yet told a sink */
 
 /* A worker's lines not yet handed over. */
 struct wbuf {
@@ -173,30 +165,34 @@ limit_bytes(void)
 /* --- the hand-off queue */
 
 static void
+batch_free(struct batch *b)
+{
+	free(b->data);
+	free(b);
+}
+
+static void
 queue_push(struct batch *b)
 {
-	uint64_t	one = 1;
+	size_t	prev;
 
-	pthread_mutex_lock(&q_lock);
-	if (atomic_load(&finished) ||
-	    q_bytes[b->kind] + b->len > limit_bytes()) {
-		/* The main thread is behind by a whole buffer: count. */
-		if (!atomic_load(&finished))
-			q_drops[b->kind] += b->nlines;
-		pthread_mutex_unlock(&q_lock);
-		free(b->data);
-		free(b);
+	if (atomic_load(&finished) || !atomic_load(&q_open)) {
+		batch_free(b);
 		return;
 	}
-	q_bytes[b->kind] += b->len;
-	b->next = NULL;
-	/* Wake the main thread on the first batch only; under the lock, so
-	 * that log_finish cannot close the eventfd in between. */
-	if (q_head == NULL && wake_fd != -1)
-		write_all(wake_fd, (const char *)&one, sizeof(one));
-	*q_tail = b;
-	q_tail = &b->next;
-	pthread_mutex_unlock(&q_lock);
+	prev = atomic_fetch_add(&q_bytes[b->kind], b->len);
+	if (prev + b->len > limit_bytes()) {
+		/* The main thread is behind by a whole buffer: count. */
+		atomic_fetch_sub(&q_bytes[b->kind], b->len);
+		atomic_fetch_add(&q_drops[b->kind], b->nlines);
+		batch_free(b);
+		return;
+	}
+	if (msgq_push(&q, &b->item) != 0) {
+		/* Closed meanwhile: log_finish is done. */
+		atomic_fetch_sub(&q_bytes[b->kind], b->len);
+		batch_free(b);
+	}
 }
 
 static void
@@ -212,52 +208,44 @@ queue_line(enum kind kind, const char *line, size_t n)
 	queue_push(b);
 }
 
+/* Main thread, the queue's handler: one batch into its sink. */
+static void
+batch_write(struct msgq_item *it, void *arg)
+{
+	struct batch	*b = (struct batch *)it;
+
+	(void)arg;
+	atomic_fetch_sub(&q_bytes[b->kind], b->len);
+	if (sinks[b->kind] != NULL)
+		logsink_append(sinks[b->kind], b->data, b->len, b->nlines);
+	else if (b->kind == K_EVENT &&
+	    atomic_load(&event_dest) == DEST_STDERR)
+		write_all(STDERR_FILENO, b->data, b->len);
+	batch_free(b);
+}
+
+static void
+batch_discard(struct msgq_item *it, void *arg)
+{
+	(void)arg;
+	batch_free((struct batch *)it);
+}
+
 /* Main thread: move everything queued into the sinks. */
 static void
 queue_drain(void)
 {
-	struct batch	*b, *next;
-	uint64_t	 drops[K_N];
-	int		 k;
+	uint64_t	drops;
+	int		k;
 
-	pthread_mutex_lock(&q_lock);
-	b = q_head;
-	q_head = NULL;
-	q_tail = &q_head;
+	if (!atomic_load(&q_open))
+		return;
 	for (k = 0; k < K_N; k++) {
-		drops[k] = q_drops[k];
-		q_drops[k] = 0;
-		q_bytes[k] = 0;
+		drops = atomic_exchange(&q_drops[k], 0);
+		if (drops > 0 && sinks[k] != NULL)
+			logsink_add_drops(sinks[k], drops);
 	}
-	pthread_mutex_unlock(&q_lock);
-	for (k = 0; k < K_N; k++)
-		if (drops[k] > 0 && sinks[k] != NULL)
-			logsink_add_drops(sinks[k], drops[k]);
-	for (; b != NULL; b = next) {
-		next = b->next;
-		if (sinks[b->kind] != NULL)
-			logsink_append(sinks[b->kind], b->data, b->len,
-			    b->nlines);
-		else if (b->kind == K_EVENT &&
-		    atomic_load(&event_dest) == DEST_STDERR)
-			write_all(STDERR_FILENO, b->data, b->len);
-		free(b->data);
-		free(b);
-	}
-}
-
-static void
-wake_cb(evutil_socket_t fd, short what, void *arg)
-{
-	char		buf[64];	/* an eventfd's counter, or pipe bytes */
-	ssize_t		n;
-
-	(void)what;
-	(void)arg;
-	while ((n = read(fd, buf, sizeof(buf))) == (ssize_t)sizeof(buf) ||
-	    (n == -1 && errno == EINTR))
-		;
-	queue_drain();
+	msgq_drain(&q, 0);
 }
 
 /* --- worker buffers */
@@ -448,7 +436,7 @@ log_at(enum log_level level, const char *fmt, ...)
 /*
  * libevent's own messages. The callback must not call into libevent, so
  * even on a worker or the main thread the line goes through the queue,
- * whose wake-up is a plain write(2) on the eventfd.
+ * whose wake-up is a plain write(2) on its pipe.
  */
 static void
 evlog_cb(int severity, const char *msg)
@@ -700,6 +688,14 @@ log_open(const struct log_conf *conf, char *err, size_t errlen)
 	atomic_store(&buffer_limit, conf->buffer != 0 ? (size_t)conf->buffer :
 	    DEFAULT_BUFFER);
 	atomic_store(&access_fmt, (int)conf->access_format);
+	if (!atomic_load(&q_open)) {
+		if (msgq_init(&q, batch_write, NULL, 0) != 0) {
+			snprintf(err, errlen, "log hand-off queue: %s",
+			    strerror(errno));
+			return -1;
+		}
+		atomic_store(&q_open, 1);
+	}
 	event_set_log_callback(evlog_cb);
 
 	if (is_path(conf->error_log)) {
@@ -726,24 +722,6 @@ log_open(const struct log_conf *conf, char *err, size_t errlen)
 	return 0;
 }
 
-/* The hand-off's wake-up: an eventfd where there is one, else a pipe. */
-static void
-make_wake_fd(void)
-{
-#if HAVE_EVENTFD
-	if ((wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
-		fatal("eventfd");
-	wake_rd = wake_fd;
-#else
-	int	fds[2];
-
-	if (pipe_nonblock(fds) == -1)
-		fatal("log hand-off pipe");
-	wake_rd = fds[0];
-	wake_fd = fds[1];
-#endif
-}
-
 void
 log_start(struct event_base *base)
 {
@@ -751,10 +729,7 @@ log_start(struct event_base *base)
 
 	tls_main = 1;
 	main_base = base;
-	make_wake_fd();
-	wake_ev = event_new(base, wake_rd, EV_READ | EV_PERSIST, wake_cb,
-	    NULL);
-	if (wake_ev == NULL || event_add(wake_ev, NULL) == -1)
+	if (!atomic_load(&q_open) || msgq_attach(&q, base) != 0)
 		fatalx("cannot watch the log hand-off queue");
 	for (k = 0; k < K_N; k++)
 		if (sinks[k] != NULL && logsink_start(sinks[k], base) != 0)
@@ -883,10 +858,8 @@ log_stats(struct log_sink_stats *event_log, struct log_sink_stats *access)
 	uint64_t		 pending[K_N];
 	int			 k;
 
-	pthread_mutex_lock(&q_lock);
 	for (k = 0; k < K_N; k++)
-		pending[k] = q_drops[k];
-	pthread_mutex_unlock(&q_lock);
+		pending[k] = atomic_load(&q_drops[k]);
 	for (k = 0; k < K_N; k++) {
 		if (out[k] == NULL)
 			continue;
@@ -908,7 +881,6 @@ log_stats(struct log_sink_stats *event_log, struct log_sink_stats *access)
 void
 log_finish(uint64_t timeout_us)
 {
-	struct batch	*b, *next;
 	uint64_t	 deadline;
 	int		 k;
 
@@ -931,24 +903,9 @@ log_finish(uint64_t timeout_us)
 			logsink_free(sinks[k]);
 		sinks[k] = NULL;
 	}
-	if (wake_ev != NULL)
-		event_free(wake_ev);
-	wake_ev = NULL;
-	pthread_mutex_lock(&q_lock);
-	b = q_head;
-	q_head = NULL;
-	q_tail = &q_head;
-	if (wake_rd != -1 && wake_rd != wake_fd)
-		close(wake_rd);
-	if (wake_fd != -1)
-		close(wake_fd);
-	wake_fd = wake_rd = -1;
-	pthread_mutex_unlock(&q_lock);
-	for (; b != NULL; b = next) {
-		next = b->next;
-		free(b->data);
-		free(b);
-	}
+	/* A line pushed from here on is dropped by the closed queue. */
+	if (atomic_load(&q_open))
+		msgq_close(&q, batch_discard, NULL);
 	main_base = NULL;
 }
 

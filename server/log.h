@@ -57,10 +57,11 @@ int	accesslog_enabled(void);
 void	accesslog_record(const struct access_rec *);
 
 /*
- * Life cycle, in DESIGN.md's startup order: log_open (parse-time settings,
- * files opened, may need root) before daemonizing; log_start once the main
- * event_base exists; log_thread_attach/detach on each worker thread;
- * log_finish at exit writes out everything queued, within the deadline.
+ * Life cycle, in the startup order of doc/ARCHITECTURE.md: log_open
+ * (parse-time settings, files opened, may need root) before daemonizing;
+ * log_start once the main event_base exists; log_thread_attach/detach on
+ * each worker thread; log_finish at exit writes out everything queued,
+ * within the deadline.
  */
 int	log_open(const struct log_conf *, char *err, size_t errlen);
 void	log_start(struct event_base *);
