@@ -683,8 +683,8 @@ connect_phase_wait(struct run *r)
 		if (st->established == 0 || r->o->require_all)
 			go = -1;
 	}
-	if (go > 0)
-		run_schedule(r);
+	if (go > 0 && run_schedule(r) != 0)
+		go = -1;
 	pthread_mutex_lock(&r->lock);
 	r->go = go;
 	pthread_cond_broadcast(&r->cond);

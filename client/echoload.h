@@ -25,6 +25,8 @@
 #define MAX_CONNECTIONS		1000000
 #define MAX_DEPTH		65536
 #define MAX_SIZE		(64 * 1024 * 1024)
+#define DEFAULT_HLOG_INTERVAL_US (1 * UINT64_C(1000000))
+#define MAX_TAG_LEN		128
 
 enum mode {
 	MODE_ECHO,
@@ -102,6 +104,14 @@ struct opts {
 	const char	*json_path;
 	const char	*csv_path;
 	const char	*hgrm_path;
+	const char	*hlog_path;	/* --hlog: HdrHistogram interval log */
+	uint64_t	 hlog_interval_us; /* whole seconds */
+	/* --start-at: warm-up begins at this wall-clock moment (ns since
+	 * the epoch); 0 starts as soon as the target answers. */
+	uint64_t	 start_at_ns;
+	const char	*start_at;	/* as given */
+	const char	*tag;		/* --tag, or the host name */
+	char		 host_tag[256];
 	/* --tls and its companions; all unset without --tls. */
 	int		 tls;
 	int		 tls_version;	/* 0 (1.2 or later), 12 or 13 */
@@ -123,6 +133,12 @@ enum opts_result {
 	OPTS_VERSION,
 	OPTS_ERROR,
 };
+
+/* Parse a --start-at value: Unix seconds with an optional fraction, or an
+ * RFC 3339 date and time with an offset. 0, or -1 with *why set. */
+int		 parse_start_time(const char *, uint64_t *ns, const char **why);
+/* Can NAME label a run in every output (.hlog lines, CSV, JSON)? */
+int		 tag_valid(const char *);
 
 /* Parse argv into o; on OPTS_ERROR err holds one line saying what is wrong. */
 enum opts_result opts_parse(struct opts *o, int argc, char **argv,

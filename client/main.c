@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "echoload.h"
+#include "hlog.h"
+#include "merge.h"
 #include "report.h"
 #include "run.h"
 #include "sweep.h"
@@ -18,6 +20,7 @@ struct outputs {
 	FILE	*json;
 	FILE	*csv;
 	FILE	*hgrm;
+	FILE	*hlog;
 	FILE	*summary;	/* stdout, unless a file option took it */
 };
 
@@ -83,7 +86,8 @@ open_outputs(const struct opts *o, struct outputs *out)
 	out->summary = stdout;
 	if (open_output("--json", o->json_path, &out->json, out) != 0 ||
 	    open_output("--csv", o->csv_path, &out->csv, out) != 0 ||
-	    open_output("--hgrm", o->hgrm_path, &out->hgrm, out) != 0)
+	    open_output("--hgrm", o->hgrm_path, &out->hgrm, out) != 0 ||
+	    open_output("--hlog", o->hlog_path, &out->hlog, out) != 0)
 		return -1;
 	if (out->csv != NULL)
 		report_csv_header(out->csv);
@@ -101,11 +105,15 @@ write_results(const struct opts *o, struct run *r, struct outputs *out)
 		report_json(out->json, r);
 	if (out->hgrm != NULL && report_hgrm(out->hgrm, r) != 0)
 		rv = -1;
+	if (out->hlog != NULL && (report_hlog_finish(r) != 0 ||
+	    r->hlog_failed))
+		rv = -1;
 	if (close_output(o->json_path, out->json) != 0 ||
 	    close_output(o->csv_path, out->csv) != 0 ||
-	    close_output(o->hgrm_path, out->hgrm) != 0)
+	    close_output(o->hgrm_path, out->hgrm) != 0 ||
+	    close_output(o->hlog_path, out->hlog) != 0)
 		rv = -1;
-	out->json = out->csv = out->hgrm = NULL;
+	out->json = out->csv = out->hgrm = out->hlog = NULL;
 	return rv;
 }
 
@@ -118,6 +126,8 @@ close_outputs(struct outputs *out)
 		fclose(out->csv);
 	if (out->hgrm != NULL && out->hgrm != stdout)
 		fclose(out->hgrm);
+	if (out->hlog != NULL && out->hlog != stdout)
+		fclose(out->hlog);
 }
 
 /* -R FROM:TO...: steps on the same connections, one table. */
@@ -150,6 +160,8 @@ main(int argc, char **argv)
 	char		 err[512];
 	int		 status;
 
+	if (argc > 1 && strcmp(argv[1], "merge") == 0)
+		return merge_main(argc - 1, argv + 1);
 	switch (opts_parse(&o, argc, argv, err, sizeof err)) {
 	case OPTS_HELP:
 		opts_usage(stdout);
@@ -171,7 +183,7 @@ main(int argc, char **argv)
 	setup_signals();
 	if (o.sweep != SWEEP_NONE)
 		return main_sweep(&o, &out);
-	if (run_load(&o, out.csv, &r) != 0) {
+	if (run_load(&o, out.csv, out.hlog, &r) != 0) {
 		close_outputs(&out);
 		run_free(r);
 		return 1;

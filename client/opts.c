@@ -15,6 +15,7 @@
 #include "echoload.h"
 #include "parse.h"
 #include "proxy_send.h"
+#include "startat.h"
 #include "sweep.h"
 
 enum {
@@ -40,6 +41,10 @@ enum {
 	OPT_STEPS,
 	OPT_SLO,
 	OPT_SLO_PRECISION,
+	OPT_HLOG,
+	OPT_HLOG_INTERVAL,
+	OPT_START_AT,
+	OPT_TAG,
 };
 
 static const struct option longopts[] = {
@@ -77,6 +82,10 @@ static const struct option longopts[] = {
 	{ "steps",	 required_argument, NULL, OPT_STEPS },
 	{ "slo",	 required_argument, NULL, OPT_SLO },
 	{ "slo-precision", required_argument, NULL, OPT_SLO_PRECISION },
+	{ "hlog",	 required_argument, NULL, OPT_HLOG },
+	{ "hlog-interval", required_argument, NULL, OPT_HLOG_INTERVAL },
+	{ "start-at",	 required_argument, NULL, OPT_START_AT },
+	{ "tag",	 required_argument, NULL, OPT_TAG },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -123,7 +132,11 @@ opts_usage(FILE *f)
 "                [--source addr[,addr...] | --source cidr]\n"
 "                [--proxy v1|v2 [--proxy-source addr:port]]\n"
 "                [-R from:to[:step] [--steps n]]\n"
-"                [--slo spec [--slo-precision pct]] [host:port]\n"
+"                [--slo spec [--slo-precision pct]]\n"
+"                [--hlog file [--hlog-interval time]] [--start-at time]\n"
+"                [--tag name] [host:port]\n"
+"       echoload merge [-q] [--json file] [--csv file] [--hgrm file]\n"
+"                [--hlog file] file...\n"
 "  -t N        threads (default: CPU count)\n"
 "  -c N        connections shared by the threads (default 50)\n"
 "  -d TIME     measured duration (default 10s; 500ms, 2m, ...)\n"
@@ -162,6 +175,12 @@ opts_usage(FILE *f)
 "  --proxy V   send a PROXY protocol header (v1 or v2) first on each\n"
 "              connection, from the connection's own address or from\n"
 "              --proxy-source ADDR:PORT\n"
+"  --hlog F    HdrHistogram interval log (- for stdout), one line per\n"
+"              --hlog-interval (default 1s) per series\n"
+"  --start-at T  start at T by the wall clock: Unix seconds (1764628200.5)\n"
+"              or RFC 3339 (2026-12-01T22:30:00Z); connects first\n"
+"  --tag NAME  label of this run in every output (default: host name)\n"
+"  merge       add the results of runs (JSON or .hlog) exactly\n"
 "  -h, --help  print this help and exit\n"
 "  -V, --version  print the version and exit\n"
 "The target defaults to " DEFAULT_TARGET "; IPv6 as [::1]:PORT.\n");
@@ -253,6 +272,12 @@ opts_defaults(struct opts *o)
 	o->timeout_us = DEFAULT_TIMEOUT_US;
 	o->connect_timeout_us = DEFAULT_CONNECT_TIMEOUT_US;
 	o->slo_precision = DEFAULT_SLO_PRECISION;
+	o->hlog_interval_us = DEFAULT_HLOG_INTERVAL_US;
+	/* The host name labels the run unless --tag says otherwise. */
+	if (gethostname(o->host_tag, sizeof o->host_tag) != 0 ||
+	    !tag_valid(o->host_tag))
+		strcpy(o->host_tag, "echoload");
+	o->tag = o->host_tag;
 }
 
 static int
@@ -366,6 +391,22 @@ number_opt(struct parser *p, int ch, const char *arg)
 		if (source_parse(&o->sources, arg, &why) == 0)
 			return 0;
 		fail(p->err, p->len, "--source %s: %s", arg, why);
+		return -1;
+	case OPT_HLOG_INTERVAL:
+		if (duration_opt(p, "--hlog-interval", arg, 1000000,
+		    &o->hlog_interval_us) != 0)
+			return -1;
+		if (o->hlog_interval_us % 1000000 == 0)
+			return 0;
+		/* The run's figures come a second at a time. */
+		fail(p->err, p->len, "--hlog-interval %s: must be whole "
+		    "seconds", arg);
+		return -1;
+	case OPT_START_AT:
+		o->start_at = arg;
+		if (parse_start_time(arg, &o->start_at_ns, &why) == 0)
+			return 0;
+		fail(p->err, p->len, "--start-at %s: %s", arg, why);
 		return -1;
 	case OPT_STEPS:
 		if (uint_opt(p, "--steps", arg, MAX_STEPS, &v) != 0)
@@ -503,6 +544,15 @@ apply(struct parser *p, int ch, const char *arg, const char *given)
 	case OPT_HGRM:
 		o->hgrm_path = arg;
 		return OPTS_RUN;
+	case OPT_HLOG:
+		return text_opt(p, "--hlog", arg, &o->hlog_path);
+	case OPT_TAG:
+		if (!tag_valid(arg))
+			return fail(p->err, p->len, "--tag %s: letters, digits, "
+			    "'.', '_' and '-' only, 1 to %d of them", arg,
+			    MAX_TAG_LEN);
+		o->tag = arg;
+		return OPTS_RUN;
 	case OPT_TLS:
 	case OPT_CA:
 	case OPT_INSECURE:
@@ -533,6 +583,21 @@ apply(struct parser *p, int ch, const char *arg, const char *given)
 	return number_opt(p, ch, arg) == 0 ? OPTS_RUN : OPTS_ERROR;
 }
 
+/* A start in the past is refused, not shifted: the other hosts given the
+ * same time would measure another window. */
+static enum opts_result
+check_start(struct parser *p)
+{
+	struct opts	*o = p->o;
+	char		 now[40];
+
+	if (o->start_at_ns == 0 || o->start_at_ns > wall_ns())
+		return OPTS_RUN;
+	return fail(p->err, p->len, "--start-at %s: that time is past "
+	    "(now %s)", o->start_at, format_rfc3339(now, sizeof now,
+	    wall_ns()));
+}
+
 /* Options that are valid one by one but not together. */
 static enum opts_result
 check(struct parser *p)
@@ -550,9 +615,16 @@ check(struct parser *p)
 		return fail(p->err, p->len,
 		    "-R does not apply to download mode");
 	if (to_stdout(o->json_path) + to_stdout(o->csv_path) +
-	    to_stdout(o->hgrm_path) > 1)
-		return fail(p->err, p->len,
-		    "only one of --json, --csv and --hgrm can write to -");
+	    to_stdout(o->hgrm_path) + to_stdout(o->hlog_path) > 1)
+		return fail(p->err, p->len, "only one of --json, --csv, "
+		    "--hgrm and --hlog can write to -");
+	if (check_start(p) != OPTS_RUN)
+		return OPTS_ERROR;
+	/* A sweep's steps are separate windows: one log of all of them
+	 * would not say which step a second belongs to. */
+	if (o->hlog_path != NULL && o->sweep != SWEEP_NONE)
+		return fail(p->err, p->len, "--hlog applies to a run at one "
+		    "rate, not to -R FROM:TO or --slo");
 	if (check_tls(p) != OPTS_RUN)
 		return OPTS_ERROR;
 	if (source_family(&o->sources) == -1)

@@ -5,11 +5,16 @@
  * HdrHistogram plotters expect.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "connect.h"
 #include "echoload.h"
+#include "hcodec.h"
+#include "hlog.h"
 #include "report.h"
+#include "startat.h"
+#include "timeline.h"
 #include "tls.h"
 
 static const double	percentiles[] = { 50, 90, 99, 99.9, 99.99 };
@@ -117,13 +122,13 @@ report_csv_header(FILE *f)
 {
 	fprintf(f, "second,length_s,requests,requests_per_s,errors,"
 	    "bytes_sent,bytes_received,latency_p50_us,latency_p90_us,"
-	    "latency_p99_us,latency_max_us\n");
+	    "latency_p99_us,latency_max_us,tag\n");
 }
 
 void
 report_csv_row(FILE *f, const struct interval *iv)
 {
-	fprintf(f, "%llu,%.6f,%llu,%.3f,%llu,%llu,%llu,%llu,%llu,%llu,%llu\n",
+	fprintf(f, "%llu,%.6f,%llu,%.3f,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%s\n",
 	    (unsigned long long)iv->second, iv->length_s,
 	    (unsigned long long)iv->c.requests,
 	    per_second(iv->c.requests, iv->length_s),
@@ -133,7 +138,7 @@ report_csv_row(FILE *f, const struct interval *iv)
 	    (unsigned long long)hist_percentile(iv->lat, 50),
 	    (unsigned long long)hist_percentile(iv->lat, 90),
 	    (unsigned long long)hist_percentile(iv->lat, 99),
-	    (unsigned long long)hist_max(iv->lat));
+	    (unsigned long long)hist_max(iv->lat), iv->tag);
 	fflush(f);
 }
 
@@ -341,6 +346,11 @@ report_text(FILE *f, const struct run *r)
 	if (o->mode == MODE_ECHO)
 		fprintf(f, ", %u in flight per connection", o->depth);
 	fprintf(f, "%s\n", o->verify ? ", verified" : "");
+	fprintf(f, "tag        %s", o->tag);
+	if (res->loaded)
+		fprintf(f, ", measured from %s", format_rfc3339(buf,
+		    sizeof buf, r->measure_wall_ns));
+	fprintf(f, "\n");
 	if (run_has_phase(r))
 		text_connect(f, r);
 	if (!res->loaded)
@@ -399,9 +409,10 @@ report_json_hist(FILE *f, const struct hist *h)
 	for (i = 0; i < NPCT; i++)
 		fprintf(f, ", \"%s\": %llu", pct_json[i],
 		    (unsigned long long)hist_percentile(h, percentiles[i]));
-	fprintf(f, ", \"max\": %llu, \"underflow\": %llu, "
+	fprintf(f, ", \"max\": %llu, \"sum\": %llu, \"underflow\": %llu, "
 	    "\"overflow\": %llu}", (unsigned long long)hist_max(h),
-	    (unsigned long long)h->underflow, (unsigned long long)h->overflow);
+	    (unsigned long long)h->sum, (unsigned long long)h->underflow,
+	    (unsigned long long)h->overflow);
 }
 
 static void
@@ -528,6 +539,130 @@ report_json_head(FILE *f, const struct run *r)
 	fprintf(f, "  \"message_size\": %zu,\n  \"pipeline\": %u,\n", o->size,
 	    o->depth);
 	fprintf(f, "  \"verify\": %s,\n", o->verify ? "true" : "false");
+	fprintf(f, "  \"tag\": ");
+	report_json_string(f, o->tag);
+	fprintf(f, ",\n");
+}
+
+/* When and under which name: what `echoload merge` lines runs up by. */
+static void
+json_start(FILE *f, const struct run *r)
+{
+	char	buf[40];
+
+	fprintf(f, "  \"start_unix_s\": %.6f,\n  \"start_time\": \"%s\",\n",
+	    (double)r->measure_wall_ns / 1e9,
+	    format_rfc3339(buf, sizeof buf, r->measure_wall_ns));
+	fprintf(f, "  \"start_at\": ");
+	if (r->o->start_at_ns != 0)
+		fprintf(f, "%.6f", (double)r->o->start_at_ns / 1e9);
+	else
+		fprintf(f, "null");
+	fprintf(f, ",\n  \"start_delay_s\": %.6f,\n", r->res.start_delay_s);
+	fprintf(f, "  \"connect_start_unix_s\": ");
+	if (r->phase_wall_ns != 0)
+		fprintf(f, "%.6f,\n", (double)r->phase_wall_ns / 1e9);
+	else
+		fprintf(f, "null,\n");
+}
+
+static const struct hist *
+series_hist(const struct run *r, int s)
+{
+	switch (s) {
+	case SERIES_RESPONSE:
+		return &r->res.lat;
+	case SERIES_SERVICE:
+		return &r->res.svc;
+	case SERIES_CONNECT:
+		return run_has_phase(r) ? &r->res.conn.lat : NULL;
+	case SERIES_RECONNECT:
+		return run_has_phase(r) && r->res.loaded ? &r->res.reconn.lat :
+		    NULL;
+	default:
+		return NULL;
+	}
+}
+
+/* Series with a whole-run histogram: those measured interval by interval,
+ * and the connection phase's. */
+static int
+has_series(const struct run *r, int s)
+{
+	if (SERIES_BIT(s) & SERIES_INTERVALS)
+		return (r->series & SERIES_BIT(s)) != 0;
+	return series_hist(r, s) != NULL;
+}
+
+/* Each series' whole-run histogram, in HdrHistogram's compressed
+ * encoding: enough to merge runs exactly. */
+static void
+json_histograms(FILE *f, const struct run *r)
+{
+	const struct hist	*h;
+	const char		*sep = "";
+	char			*text;
+	int			 s;
+
+	fprintf(f, "  \"histograms\": {");
+	for (s = 0; s < NSERIES; s++) {
+		if (!has_series(r, s) || (h = series_hist(r, s)) == NULL)
+			continue;
+		if ((text = hcodec_encode_text(h)) == NULL)
+			continue;
+		fprintf(f, "%s\n    \"%s\": \"%s\"", sep, series_name(s), text);
+		free(text);
+		sep = ",";
+	}
+	fprintf(f, "%s}", *sep ? "\n  " : "");
+}
+
+static void
+json_interval(FILE *f, const struct run *r, const struct tl_interval *iv)
+{
+	const char	*sep = "";
+	int		 i, s;
+
+	fprintf(f, "    {\"start_s\": %.3f, \"length_s\": %.6f, "
+	    "\"requests\": %llu, \"errors\": %llu, \"error_counts\": {",
+	    iv->start_s, iv->length_s, (unsigned long long)iv->c.requests,
+	    (unsigned long long)error_total(&iv->c));
+	for (i = 0; i < ERR_MAX; i++)
+		fprintf(f, "%s\"%s\": %llu", i ? ", " : "", err_name(i),
+		    (unsigned long long)iv->c.errors[i]);
+	fprintf(f, "}, \"bytes_sent\": %llu, \"bytes_received\": %llu, "
+	    "\"max_us\": {", (unsigned long long)iv->c.bytes_sent,
+	    (unsigned long long)iv->c.bytes_received);
+	for (s = 0; s < NSERIES; s++) {
+		if ((r->series & SERIES_BIT(s)) == 0 || iv->hist[s] == NULL)
+			continue;
+		fprintf(f, "%s\"%s\": %llu", sep, series_name(s),
+		    (unsigned long long)iv->max[s]);
+		sep = ", ";
+	}
+	fprintf(f, "}, \"histograms\": {");
+	sep = "";
+	for (s = 0; s < NSERIES; s++) {
+		if ((r->series & SERIES_BIT(s)) == 0 || iv->hist[s] == NULL)
+			continue;
+		fprintf(f, "%s\"%s\": \"%s\"", sep, series_name(s), iv->hist[s]);
+		sep = ", ";
+	}
+	fprintf(f, "}}");
+}
+
+/* Every second of the run (the rows of --csv), histograms and all. */
+static void
+json_intervals(FILE *f, const struct run *r)
+{
+	size_t	i;
+
+	fprintf(f, "  \"intervals\": [");
+	for (i = 0; r->tl != NULL && i < r->tl->n; i++) {
+		fprintf(f, "%s\n", i ? "," : "");
+		json_interval(f, r, &r->tl->iv[i]);
+	}
+	fprintf(f, "%s]", r->tl != NULL && r->tl->n ? "\n  " : "");
 }
 
 void
@@ -540,6 +675,7 @@ report_json(FILE *f, const struct run *r)
 
 	fprintf(f, "{\n");
 	report_json_head(f, r);
+	json_start(f, r);
 	fprintf(f, "  \"duration_s\": %.6f,\n  \"warmup_s\": %.6f,\n", d,
 	    (double)o->warmup_us / 1e6);
 	fprintf(f, "  \"requests\": %llu,\n  \"errors\": %llu,\n",
@@ -569,6 +705,10 @@ report_json(FILE *f, const struct run *r)
 	json_tls(f, r);
 	fprintf(f, ",\n");
 	json_connect(f, r);
+	fprintf(f, ",\n");
+	json_histograms(f, r);
+	fprintf(f, ",\n");
+	json_intervals(f, r);
 	fprintf(f, "\n}\n");
 }
 
@@ -619,4 +759,16 @@ report_step_row(FILE *f, unsigned step, double target, double achieved,
 	    report_duration(d, sizeof d, hist_max(lat)),
 	    report_duration(e, sizeof e, hist_percentile(svc, 99)), verdict);
 	fflush(f);
+}
+
+int
+report_hlog_finish(const struct run *r)
+{
+	struct hlog_totals	t;
+
+	if (r->hlog == NULL)
+		return 0;
+	t.duration_s = r->res.duration_s;
+	t.c = r->res.c;
+	return hlog_write_finish(r->hlog, &t);
 }

@@ -17,6 +17,8 @@ struct interval {
 	double		 length_s;
 	struct counters	 c;
 	struct hist	*lat;
+	struct hist	*svc;
+	const char	*tag;
 };
 
 /* "85us", "1.23ms", "2.50s" into buf. */
@@ -38,6 +40,8 @@ int	report_rate_reached(const struct run *);
 void	report_text(FILE *, const struct run *);
 void	report_json(FILE *, const struct run *);
 int	report_hgrm(FILE *, const struct run *);
+/* The .hlog's closing totals; 0, or -1 on a write error. */
+int	report_hlog_finish(const struct run *);
 
 /* JSON pieces other documents (sweeps) are made of. */
 void	report_json_string(FILE *, const char *);

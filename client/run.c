@@ -22,16 +22,23 @@
 #include <event2/event.h>
 
 #include "echoload.h"
+#include "hlog.h"
 #include "proxy_send.h"
 #include "report.h"
 #include "run.h"
 #include "session.h"
 #include "sock.h"
+#include "startat.h"
+#include "timeline.h"
 #include "tls.h"
 #include "util.h"
 
 #define START_DELAY_NS	(100 * UINT64_C(1000000))
 #define NS_PER_S	UINT64_C(1000000000)
+/* --start-at must leave the workers this long to get going. */
+#define START_LEAD_NS	(20 * UINT64_C(1000000))
+/* A worker whose start came this much late says so. */
+#define START_LATE_NS	(50 * UINT64_C(1000000))
 
 static atomic_int stop_requested;
 
@@ -159,6 +166,7 @@ worker_report(struct worker *w, int final)
 		pthread_cond_wait(&r->cond, &r->lock);
 	counters_add(&sl->c, &w->ival);
 	hist_merge(&sl->lat, &w->ival_lat);
+	hist_merge(&sl->svc, &w->ival_svc);
 	sl->reports++;
 	if (final)
 		r->finished_at[w->id] = w->second;
@@ -190,6 +198,17 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		tv = tv_until(next, now_ns());
 		evtimer_add(w->ev_tick, &tv);
 	}
+}
+
+/* When the start time came by this worker's clock: how late it ran. */
+static void
+on_start(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+
+	(void)fd;
+	(void)what;
+	w->started_ns = now_ns();
 }
 
 static void
@@ -340,8 +359,9 @@ worker_setup(struct worker *w)
 	w->ev_tick = evtimer_new(w->base, on_tick, w);
 	w->ev_end = evtimer_new(w->base, on_end, w);
 	w->ev_hard = evtimer_new(w->base, on_hard_stop, w);
+	w->ev_start = evtimer_new(w->base, on_start, w);
 	if (w->ev_sweep == NULL || w->ev_tick == NULL || w->ev_end == NULL ||
-	    w->ev_hard == NULL) {
+	    w->ev_hard == NULL || w->ev_start == NULL) {
 		fprintf(stderr, "echoload: cannot create timer events\n");
 		exit(1);
 	}
@@ -360,6 +380,7 @@ worker_teardown(struct worker *w)
 	event_free(w->ev_tick);
 	event_free(w->ev_end);
 	event_free(w->ev_hard);
+	event_free(w->ev_start);
 	event_base_free(w->base);
 	w->base = NULL;
 	free(w->rbuf);
@@ -410,6 +431,9 @@ worker_step_begin(struct worker *w, int first)
 	w->second = 1;
 	w->nactive = w->nsessions;
 	evtimer_del(w->ev_hard);
+	w->started_ns = 0;
+	tv = tv_until(r->start_ns, now);
+	evtimer_add(w->ev_start, &tv);
 	if (r->measure_ns + NS_PER_S < r->end_ns) {
 		tv = tv_until(r->measure_ns + NS_PER_S, now);
 		evtimer_add(w->ev_tick, &tv);
@@ -589,6 +613,7 @@ slots_init(struct run *r)
 	for (i = 0; i < SLOT_RING; i++) {
 		memset(&r->slots[i].c, 0, sizeof r->slots[i].c);
 		hist_init(&r->slots[i].lat);
+		hist_init(&r->slots[i].svc);
 		r->slots[i].reports = 0;
 		r->slots[i].second = i == 0 ? SLOT_RING : i;
 	}
@@ -645,6 +670,20 @@ latest_finish(const struct run *r)
 	return t;
 }
 
+/* Keep the second for JSON, and log it with --hlog. */
+static void
+record_second(struct run *r, const struct interval *iv, uint64_t k)
+{
+	struct hist	*h[NSERIES] = { NULL };
+
+	h[SERIES_RESPONSE] = iv->lat;
+	h[SERIES_SERVICE] = iv->svc;
+	timeline_add(r->tl, (double)(k - 1), iv->length_s, &iv->c, h);
+	if (r->hlog != NULL &&
+	    hlog_write_interval(r->hlog, &r->tl->iv[r->tl->n - 1]) != 0)
+		r->hlog_failed = 1;
+}
+
 /* The main thread's part: one progress line and CSV row per second. */
 static void
 follow(struct run *r, FILE *csv)
@@ -655,6 +694,8 @@ follow(struct run *r, FILE *csv)
 	int		 last = 0;
 
 	iv.lat = xmalloc(sizeof *iv.lat);
+	iv.svc = xmalloc(sizeof *iv.svc);
+	iv.tag = r->o->tag;
 	if (r->progress && r->o->warmup_us > 0)
 		report_warmup(stderr, r->o->warmup_us);
 	for (k = 1; !last; k++) {
@@ -665,8 +706,10 @@ follow(struct run *r, FILE *csv)
 		iv.second = r->second_base + k;
 		iv.c = sl->c;
 		memcpy(iv.lat, &sl->lat, sizeof *iv.lat);
+		memcpy(iv.svc, &sl->svc, sizeof *iv.svc);
 		memset(&sl->c, 0, sizeof sl->c);
 		hist_reset(&sl->lat);
+		hist_reset(&sl->svc);
 		sl->reports = 0;
 		sl->second = k + SLOT_RING;
 		pthread_cond_broadcast(&r->cond);
@@ -683,11 +726,13 @@ follow(struct run *r, FILE *csv)
 			report_progress(stderr, &iv);
 		if (csv != NULL)
 			report_csv_row(csv, &iv);
+		record_second(r, &iv, k);
 	}
 	if (r->progress)
 		report_progress_clear(stderr);
 	r->second_base += k - 1;
 	free(iv.lat);
+	free(iv.svc);
 }
 
 static int
@@ -760,8 +805,14 @@ collect_step(struct run *r)
 	res->errors = 0;
 	hist_init(&res->lat);
 	hist_init(&res->svc);
+	res->start_delay_s = 0;
 	for (i = 0; i < r->nworkers; i++) {
 		w = &r->workers[i];
+		if (w->started_ns > r->start_ns &&
+		    (double)(w->started_ns - r->start_ns) / 1e9 >
+		    res->start_delay_s)
+			res->start_delay_s = (double)(w->started_ns -
+			    r->start_ns) / 1e9;
 		counters_add(&res->c, &w->total);
 		hist_merge(&res->lat, &w->lat);
 		hist_merge(&res->svc, &w->svc);
@@ -771,6 +822,9 @@ collect_step(struct run *r)
 	}
 	for (k = 0; k < ERR_MAX; k++)
 		res->errors += res->c.errors[k];
+	if (res->start_delay_s * 1e9 > (double)START_LATE_NS)
+		fprintf(stderr, "echoload: started %.0fms after the start "
+		    "time\n", res->start_delay_s * 1e3);
 	res->duration_s = (double)(latest_finish(r) - r->measure_ns) / 1e9;
 	res->delivered_per_s = delivered_rate(r, res->c.requests);
 	res->loaded = 1;
@@ -800,16 +854,89 @@ collect_run(struct run *r)
 	}
 }
 
-void
+/*
+ * The schedule, once the connections are open: start now (after a moment
+ * for the threads), or, for the first step, at --start-at by the wall
+ * clock. A start time that passed while connecting is an error: starting
+ * later would measure another window than the other hosts given the same
+ * time.
+ */
+int
 run_schedule(struct run *r)
 {
 	const struct opts	*o = r->o;
 	uint64_t		 now = now_ns();
+	char			 when[40], at[40];
+	int			 at_time = o->start_at_ns != 0 && r->steps_run == 0;
 
-	r->start_ns = now + START_DELAY_NS;
+	if (!at_time)
+		r->start_ns = now + START_DELAY_NS;
+	else {
+		r->start_ns = wall_to_mono(o->start_at_ns);
+		if (r->start_ns < now + START_LEAD_NS) {
+			fprintf(stderr, "echoload: --start-at %s: too late, "
+			    "it is %s already (after the connection phase)\n",
+			    format_rfc3339(at, sizeof at, o->start_at_ns),
+			    format_rfc3339(when, sizeof when, wall_ns()));
+			r->start_missed = 1;
+			return -1;
+		}
+		if (!o->quiet)
+			fprintf(stderr, "echoload: starting at %s (in %.1fs)\n",
+			    format_rfc3339(at, sizeof at, o->start_at_ns),
+			    (double)(r->start_ns - now) / 1e9);
+	}
 	r->measure_ns = r->start_ns + o->warmup_us * 1000;
 	r->end_ns = o->duration_us == 0 ? UINT64_MAX :
 	    r->measure_ns + o->duration_us * 1000;
+	/* With --start-at the window is defined by the wall clock: say it
+	 * as given rather than as converted back. */
+	r->measure_wall_ns = at_time ? o->start_at_ns + o->warmup_us * 1000 :
+	    mono_to_wall(r->measure_ns);
+	return 0;
+}
+
+static unsigned
+run_series(const struct opts *o)
+{
+	unsigned	s = 0;
+
+	if (o->mode == MODE_ECHO || o->mode == MODE_CONNECT)
+		s |= SERIES_BIT(SERIES_RESPONSE);
+	if (o->rate > 0 && s != 0)
+		s |= SERIES_BIT(SERIES_SERVICE);
+	return s;
+}
+
+static int
+start_hlog(struct run *r, FILE *f)
+{
+	const struct opts	*o = r->o;
+	struct hlog_info	 in;
+
+	r->hlog = hlog_writer_new(f, o->hlog_interval_us / 1000000, r->series);
+	memset(&in, 0, sizeof in);
+	in.tag = o->tag;
+	in.start_wall_ns = r->measure_wall_ns;
+	in.mode = mode_name(o->mode);
+	in.target = o->target;
+	in.address = r->target;
+	in.message_size = o->size;
+	in.connections = o->connections;
+	in.threads = o->threads;
+	in.pipeline = o->depth;
+	in.rate = o->rate;
+	in.warmup_s = (double)o->warmup_us / 1e6;
+	in.base_wall_ns = r->phase_wall_ns;
+	/* The connection phase is over: its connect times first. */
+	if (hlog_write_header(r->hlog, &in) != 0 || (in.base_wall_ns != 0 &&
+	    hlog_write_once(r->hlog, SERIES_CONNECT, in.base_wall_ns,
+	    (double)(r->res.conn.end_ns - r->res.conn.start_ns) / 1e9,
+	    &r->res.conn.lat) != 0)) {
+		fprintf(stderr, "echoload: writing %s failed\n", o->hlog_path);
+		return -1;
+	}
+	return 0;
 }
 
 /* The connection phase ended the run: only its figures. */
@@ -861,6 +988,8 @@ run_open(const struct opts *o, FILE *csv, int stepping, struct run **out)
 	slots_init(r);
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
+	r->series = run_series(o);
+	r->tl = timeline_new(r->series);
 
 	/* The first step (at o->rate) begins when the phase is over. */
 	start_workers(r);
@@ -868,6 +997,8 @@ run_open(const struct opts *o, FILE *csv, int stepping, struct run **out)
 		r->phase_ended = 1;
 		return 1;
 	}
+	if (run_has_phase(r) && r->res.conn.start_ns != 0)
+		r->phase_wall_ns = mono_to_wall(r->res.conn.start_ns);
 	return 0;
 }
 
@@ -882,11 +1013,15 @@ run_step(struct run *r, double rate)
 			r->finished_at[i] = UINT64_MAX;
 		pthread_mutex_lock(&r->lock);
 		r->rate = rate;
-		run_schedule(r);
+		(void)run_schedule(r);	/* from now: it cannot fail */
 		r->parked = 0;
 		r->step_gen++;
 		pthread_cond_broadcast(&r->cond);
 		pthread_mutex_unlock(&r->lock);
+	} else if (r->hlog_fp != NULL && start_hlog(r, r->hlog_fp) != 0) {
+		/* The log's header needs the start time, known from here on. */
+		run_request_stop();
+		r->hlog_failed = 1;
 	}
 	follow(r, r->csv);
 	pthread_mutex_lock(&r->lock);
@@ -917,16 +1052,17 @@ run_close(struct run *r)
 }
 
 int
-run_load(const struct opts *o, FILE *csv, struct run **out)
+run_load(const struct opts *o, FILE *csv, FILE *hlog, struct run **out)
 {
 	int	rv;
 
 	if ((rv = run_open(o, csv, 0, out)) < 0)
 		return -1;
+	(*out)->hlog_fp = hlog;
 	if (rv == 0)
 		run_step(*out, o->rate);
 	run_close(*out);
-	return 0;
+	return (*out)->start_missed || (*out)->hlog_failed ? -1 : 0;
 }
 
 void
@@ -939,6 +1075,8 @@ run_free(struct run *r)
 		pthread_cond_destroy(&r->cond);
 	}
 	free(r->res.tls);
+	timeline_free(r->tl);
+	hlog_writer_free(r->hlog);
 	free(r->workers);
 	free(r->finished_at);
 	free(r->pattern);

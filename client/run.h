@@ -64,6 +64,7 @@ struct slot {
 	unsigned	reports;
 	struct counters	c;
 	struct hist	lat;
+	struct hist	svc;
 };
 
 struct worker {
@@ -79,6 +80,7 @@ struct worker {
 	int		 draining;	/* no new requests */
 	unsigned	 step_gen;	/* the step last run */
 	uint64_t	 finish_ns;
+	uint64_t	 started_ns;	/* when the start time came here */
 	struct reply_edges edges;
 	uint64_t	 second;	/* the second now being counted */
 	/* The current second; merged into the totals at each tick. */
@@ -94,6 +96,7 @@ struct worker {
 	struct event	*ev_hard;
 	struct connect_phase cp;	/* before the load */
 	struct reconnect_stats rc;	/* during it */
+	struct event	*ev_start;
 };
 
 struct result {
@@ -109,7 +112,11 @@ struct result {
 	struct connect_stats conn;	/* the connection phase */
 	struct reconnect_stats reconn;
 	int		 loaded;	/* the load ran after the phase */
+	double		 start_delay_s;	/* latest worker's start, late by */
 };
+
+struct timeline;
+struct hlog_writer;
 
 struct run {
 	const struct opts *o;
@@ -120,6 +127,14 @@ struct run {
 	uint64_t	 start_ns;	/* first request, all connections */
 	uint64_t	 measure_ns;	/* end of the warm-up */
 	uint64_t	 end_ns;	/* UINT64_MAX when -n alone bounds it */
+	uint64_t	 measure_wall_ns; /* measure_ns by the wall clock */
+	uint64_t	 phase_wall_ns;	/* the connection phase's start, or 0 */
+	unsigned	 series;	/* SERIES_BITs recorded */
+	struct timeline	*tl;		/* every second's figures */
+	struct hlog_writer *hlog;	/* NULL without --hlog */
+	int		 hlog_failed;	/* a write to it failed */
+	int		 start_missed;	/* --start-at passed while connecting */
+	FILE		*hlog_fp;	/* --hlog, opened by main */
 	uint64_t	 timeout_ns;
 	uint64_t	 connect_timeout_ns;
 	struct source_set src;		/* empty: the system picks */
@@ -154,7 +169,7 @@ struct run {
 
 /* Prepare, run one step at -R (or closed loop) and tear down; res is
  * filled in. Returns 0, or -1 after printing why the run could not start. */
-int	run_load(const struct opts *, FILE *csv, struct run **);
+int	run_load(const struct opts *, FILE *csv, FILE *hlog, struct run **);
 /*
  * The same in parts, for sweeps: run_open checks the target, starts the
  * workers and runs the connection phase; it returns 0 when the load may
@@ -171,9 +186,10 @@ void	run_free(struct run *);
 /* Ask a running load to stop (from the main thread, e.g. on SIGINT). */
 void	run_request_stop(void);
 int	run_stop_requested(void);
-/* Set the load's start, measure and end times from now (main thread,
- * once the connection phase is over). */
-void	run_schedule(struct run *);
+/* Set the load's start, measure and end times (main thread, once the
+ * connection phase is over): from now, or for the first step at
+ * --start-at; -1 when that time has passed. */
+int	run_schedule(struct run *);
 
 /* Called by sessions on their worker's thread. */
 void	worker_error(struct worker *, enum err_kind, int err);
