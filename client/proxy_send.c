@@ -7,7 +7,10 @@
  *
  * The header is a few dozen bytes on a fresh socket whose send buffer is
  * empty, so one send() takes it whole; a short send is an error rather
- * than a state of its own.
+ * than a state of its own. It goes with MSG_MORE, so that it leaves in one
+ * segment with the first request or ClientHello written right after it, as
+ * a balancer sends it; the kernel holds it back 200 ms at most when nothing
+ * follows.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -163,17 +166,15 @@ proxy_build(int version, const struct sockaddr *src,
 }
 
 int
-proxy_send(const struct opts *o, int fd)
+proxy_send(const struct opts *o, int fd, const struct sockaddr *dst)
 {
-	struct sockaddr_storage	 local, peer;
-	socklen_t		 llen = sizeof(local), plen = sizeof(peer);
+	struct sockaddr_storage	 local;
+	socklen_t		 llen = sizeof(local);
 	const struct sockaddr	*src;
 	uint8_t			 buf[PROXY_HDR_MAX];
 	size_t			 n;
 	ssize_t			 k;
 
-	if (getpeername(fd, (struct sockaddr *)&peer, &plen) != 0)
-		return -1;
 	if (o->proxy_source != NULL)
 		src = (const struct sockaddr *)&o->proxy_src;
 	else {
@@ -181,14 +182,13 @@ proxy_send(const struct opts *o, int fd)
 			return -1;
 		src = (const struct sockaddr *)&local;
 	}
-	n = proxy_build(o->proxy, src, (const struct sockaddr *)&peer, buf,
-	    sizeof(buf));
+	n = proxy_build(o->proxy, src, dst, buf, sizeof(buf));
 	if (n == 0) {
 		errno = EAFNOSUPPORT;
 		return -1;
 	}
 	do
-		k = send(fd, buf, n, MSG_NOSIGNAL);
+		k = send(fd, buf, n, MSG_NOSIGNAL | MSG_MORE);
 	while (k == -1 && errno == EINTR);
 	if (k == -1)
 		return -1;

@@ -31,10 +31,10 @@ size_t	proxy_build(int version, const struct sockaddr *src,
 	    const struct sockaddr *dst, uint8_t *buf, size_t len);
 
 /*
- * Send the header on a connected socket fd, before anything else: its
+ * Send the header on fd, connected to dst, before anything else: its
  * source is --proxy-source or the socket's own address. 0, or -1 with
  * errno set (EAFNOSUPPORT: the source and target families differ).
  */
-int	proxy_send(const struct opts *, int fd);
+int	proxy_send(const struct opts *, int fd, const struct sockaddr *dst);
 
 #endif

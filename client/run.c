@@ -569,7 +569,8 @@ check_target(struct run *r)
 			goto fail;
 	}
 	/* A server that expects the header must not see a bare connection. */
-	if (r->o->proxy != 0 && proxy_send(r->o, fd) != 0) {
+	if (r->o->proxy != 0 && proxy_send(r->o, fd,
+	    (const struct sockaddr *)&r->addr) != 0) {
 		err = errno;
 		if (err == EAFNOSUPPORT) {
 			close(fd);

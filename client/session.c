@@ -444,7 +444,8 @@ tls_start(struct session *s, uint64_t now)
 static void
 sess_ready(struct session *s, uint64_t now)
 {
-	if (sess_opts(s)->proxy != 0 && proxy_send(sess_opts(s), s->fd) != 0) {
+	if (sess_opts(s)->proxy != 0 && proxy_send(sess_opts(s), s->fd,
+	    (const struct sockaddr *)&s->w->run->addr) != 0) {
 		sess_fail(s, ERR_CONNECT, errno, now);
 		return;
 	}
