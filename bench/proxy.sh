@@ -1,27 +1,29 @@
 #!/bin/bash
 #
-# proxy.sh: what a PROXY protocol listener costs against a plain one, in
-# the same echod and the same run. One echod (one worker, pinned to
-# SERVER_CPU) has two echo listeners, "plain" and "proxy" (proxy_protocol =
-# v2); echoload (pinned to CLIENT_CPU) drives each in turn, with --proxy v2
-# against the second, REPS times, alternating which goes first; the table
-# shows medians and the ratio proxy / plain.
+# proxy.sh: what a PROXY protocol listener costs against a plain one,
+# measured side by side. Two echods (one worker each, both pinned to
+# SERVER_CPU) differ only in their listener: "plain", or "proxy" with
+# proxy_protocol = v2. Two echoloads (both pinned to CLIENT_CPU) drive them
+# at the same time, the second with --proxy v2, so that whatever else the
+# machine is doing hits both alike; REPS rounds, alternating which starts
+# first. Each round gives a ratio proxy / plain; the table shows the
+# medians.
 #
 #   connect   -m connect: every request is a connection of its own, so the
 #             header is read once per request. Connections per second
-#             (target: proxy >= 0.97 x plain) and echod's CPU per
+#             (target: proxy >= 0.97 x plain) and each echod's CPU per
 #             connection.
 #   echo      established connections: the header was read once at the
-#             start, then only echo. echod's CPU per message (target: the
-#             same as plain; the parser is off the hot path).
+#             start, then only echo. Each echod's CPU per message (target:
+#             the same as plain; the parser is off the hot path).
 #
-# echod's CPU is the sum of its threads' run time from
-# /proc/PID/task/*/schedstat, read around each run.
+# An echod's CPU is the sum of its threads' run time from
+# /proc/PID/task/*/schedstat, read around each round.
 #
 # usage: bench/proxy.sh [BUILD_DIR]
 # environment: ECHOD, ECHOLOAD (the binaries), SERVER_CPU (0), CLIENT_CPU
-# (1), REPS (15), CONNECT_TIME (1s per connect run), ECHO_REQUESTS (200000
-# per echo run), PORT_BASE (17110 and the next).
+# (1), REPS (11), CONNECT_TIME (2s per round), ECHO_TIME (2s per round),
+# PORT_BASE (17110 and the next).
 
 set -eu
 
@@ -30,9 +32,9 @@ ECHOD=${ECHOD:-$BUILD/server/echod}
 ECHOLOAD=${ECHOLOAD:-$BUILD/client/echoload}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
-REPS=${REPS:-15}
-CONNECT_TIME=${CONNECT_TIME:-1s}
-ECHO_REQUESTS=${ECHO_REQUESTS:-200000}
+REPS=${REPS:-11}
+CONNECT_TIME=${CONNECT_TIME:-2s}
+ECHO_TIME=${ECHO_TIME:-2s}
 PORT_BASE=${PORT_BASE:-17110}
 
 for f in "$ECHOD" "$ECHOLOAD"; do
@@ -43,20 +45,23 @@ for c in taskset python3; do
 done
 
 TMP=$(mktemp -d)
-ECHOD_PID=
+PIDS=()
 cleanup() {
-	[ -n "$ECHOD_PID" ] && kill "$ECHOD_PID" 2>/dev/null
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	rm -rf "$TMP"
+	[ -n "${KEEP_TMP:-}" ] && echo "kept $TMP" >&2 || rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 . "$(dirname "$0")/lib.sh"
 
-PLAIN_PORT=$PORT_BASE
-PROXY_PORT=$((PORT_BASE + 1))
-cat >"$TMP/echod.conf" <<EOF
+PORT_plain=$PORT_BASE
+PORT_proxy=$((PORT_BASE + 1))
+for k in plain proxy; do
+	port=PORT_$k
+	cat >"$TMP/$k.conf" <<EOF
 [server]
 workers = 1
 
@@ -64,93 +69,102 @@ workers = 1
 idle_timeout = 0
 max_connections = 100000
 
-[listen plain]
-address = 127.0.0.1:$PLAIN_PORT
-
-[listen proxy]
-address = 127.0.0.1:$PROXY_PORT
-proxy_protocol = v2
+[listen $k]
+address = 127.0.0.1:${!port}
 EOF
-
-taskset -c "$SERVER_CPU" "$ECHOD" -f -c "$TMP/echod.conf" 2>"$TMP/echod.err" &
-ECHOD_PID=$!
-wait_port "$PLAIN_PORT"
-# (Not wait_port on the proxy listener: a bare connection there is a
-# rejected header, which is fine, but the counters stay clean this way.)
-sleep 0.2
-
-# run KIND(plain|proxy) ECHOLOAD-ARGS...: prints "rate cpu_ns_per_request"
-run() {
-	local kind=$1 port extra=() before after
-	shift
-	if [ "$kind" = proxy ]; then port=$PROXY_PORT extra=(--proxy v2)
-	else port=$PLAIN_PORT; fi
-	before=$(cpu_ns "$ECHOD_PID")
-	taskset -c "$CLIENT_CPU" "$ECHOLOAD" -q --json "$TMP/run.json" -t 1 \
-	    "${extra[@]}" "$@" "127.0.0.1:$port" >"$TMP/run.out" 2>&1 || {
-		echo "$0: echoload failed on $kind:" >&2
-		cat "$TMP/run.out" >&2
+	[ $k = proxy ] && echo "proxy_protocol = v2" >>"$TMP/$k.conf"
+	taskset -c "$SERVER_CPU" "$ECHOD" -f -c "$TMP/$k.conf" \
+	    2>"$TMP/$k.err" &
+	PIDS+=($!)
+	eval "PID_$k=$!"
+done
+wait_port "$PORT_plain"
+# A bare connection to the proxy listener would only be a rejected header.
+sleep 0.3
+for k in plain proxy; do
+	pid=PID_$k
+	kill -0 "${!pid}" 2>/dev/null || {
+		echo "$0: the $k echod did not start:" >&2
+		cat "$TMP/$k.err" >&2
 		exit 1
 	}
-	after=$(cpu_ns "$ECHOD_PID")
-	kill -0 "$ECHOD_PID" 2>/dev/null || { echo "$0: echod died" >&2; exit 1; }
-	python3 - "$TMP/run.json" "$((after - before))" <<'PY'
+done
+
+# client KIND ARGS...: one echoload against KIND's echod, in the background.
+client() {
+	local k=$1 port=PORT_$1 extra=()
+	shift
+	[ "$k" = proxy ] && extra=(--proxy v2)
+	taskset -c "$CLIENT_CPU" "$ECHOLOAD" -q --json "$TMP/$k.json" -t 1 \
+	    "${extra[@]}" "$@" "127.0.0.1:${!port}" >"$TMP/$k.out" 2>&1 &
+}
+
+# round ARGS...: both clients at once; appends each kind's rate and ns per
+# request, and the ratios, to $TMP/*.{rate,ns}.
+round() {
+	local first=$1 second b_plain b_proxy a_plain a_proxy p1 p2
+	shift
+	[ "$first" = plain ] && second=proxy || second=plain
+	b_plain=$(cpu_ns "$PID_plain")
+	b_proxy=$(cpu_ns "$PID_proxy")
+	client "$first" "$@"
+	p1=$!
+	client "$second" "$@"
+	p2=$!
+	wait "$p1" || { cat "$TMP/$first.out" >&2; exit 1; }
+	wait "$p2" || { cat "$TMP/$second.out" >&2; exit 1; }
+	a_plain=$(cpu_ns "$PID_plain")
+	a_proxy=$(cpu_ns "$PID_proxy")
+	python3 - "$TMP" "$((a_plain - b_plain))" "$((a_proxy - b_proxy))" <<'PY'
 import json, sys
-d = json.load(open(sys.argv[1]))
-assert d["errors"] == 0, d
-n = d["requests"]
-print("%.1f %.1f" % (n / d["duration_s"], int(sys.argv[2]) / n))
+tmp = sys.argv[1]
+cpu = {"plain": int(sys.argv[2]), "proxy": int(sys.argv[3])}
+v = {}
+for k in ("plain", "proxy"):
+    d = json.load(open(f"{tmp}/{k}.json"))
+    assert d["errors"] == 0, (k, d["errors"])
+    n = d["requests"]
+    v[k] = (n / d["duration_s"], cpu[k] / n)
+    with open(f"{tmp}/{k}.rate", "a") as f:
+        print("%.1f" % v[k][0], file=f)
+    with open(f"{tmp}/{k}.ns", "a") as f:
+        print("%.1f" % v[k][1], file=f)
+with open(f"{tmp}/ratio.rate", "a") as f:
+    print("%.4f" % (v["proxy"][0] / v["plain"][0]), file=f)
+with open(f"{tmp}/ratio.ns", "a") as f:
+    print("%.4f" % (v["proxy"][1] / v["plain"][1]), file=f)
 PY
 }
 
-# case NAME ECHOLOAD-ARGS...: REPS interleaved pairs of runs, then a row:
-# the medians of plain and proxy rate and ns, and the medians of the ratios
-# of each pair (runs next to each other share the machine's mood: on a
-# busy machine these are steadier than the ratio of the medians).
 bench_case() {
-	local name=$1 r order k rate ns
+	local name=$1 r k m
 	shift
-	for k in plain proxy; do : >"$TMP/$k.rate"; : >"$TMP/$k.ns"; done
-	: >"$TMP/ratio.rate"; : >"$TMP/ratio.ns"
+	for k in plain proxy ratio; do : >"$TMP/$k.rate"; : >"$TMP/$k.ns"; done
 	r=0
 	while [ $r -lt "$REPS" ]; do
-		if [ $((r % 2)) -eq 0 ]; then order="plain proxy"
-		else order="proxy plain"; fi
-		for k in $order; do
-			read -r rate ns < <(run "$k" "$@")
-			echo "$rate" >"$TMP/$k.last.rate"
-			echo "$ns" >"$TMP/$k.last.ns"
-			echo "$rate" >>"$TMP/$k.rate"
-			echo "$ns" >>"$TMP/$k.ns"
-		done
-		for m in rate ns; do
-			awk -v p="$(cat "$TMP/plain.last.$m")" \
-			    -v x="$(cat "$TMP/proxy.last.$m")" \
-			    'BEGIN { printf "%.4f\n", x / p }' >>"$TMP/ratio.$m"
-		done
+		if [ $((r % 2)) -eq 0 ]; then round plain "$@"
+		else round proxy "$@"; fi
 		r=$((r + 1))
 	done
-	awk -v name="$name" -v pr="$(median <"$TMP/plain.rate")" \
-	    -v xr="$(median <"$TMP/proxy.rate")" \
-	    -v rr="$(median <"$TMP/ratio.rate")" \
-	    -v pn="$(median <"$TMP/plain.ns")" \
-	    -v xn="$(median <"$TMP/proxy.ns")" \
-	    -v rn="$(median <"$TMP/ratio.ns")" 'BEGIN {
-		printf "%-10s %11.0f %11.0f %7.3f %10.1f %10.1f %7.3f\n",
-		    name, pr, xr, rr, pn, xn, rn }'
+	printf "%-8s %10.0f %10.0f %7.3f %10.1f %10.1f %7.3f\n" "$name" \
+	    "$(median <"$TMP/plain.rate")" "$(median <"$TMP/proxy.rate")" \
+	    "$(median <"$TMP/ratio.rate")" "$(median <"$TMP/plain.ns")" \
+	    "$(median <"$TMP/proxy.ns")" "$(median <"$TMP/ratio.ns")"
 	for k in plain proxy ratio; do
-		printf "  %-6s rate: %s\n" "$k" "$(tr '\n' ' ' <"$TMP/$k.rate")"
-		printf "  %-6s ns:   %s\n" "$k" "$(tr '\n' ' ' <"$TMP/$k.ns")"
+		for m in rate ns; do
+			printf "  %-5s %-4s %s\n" "$k" "$m" \
+			    "$(tr '\n' ' ' <"$TMP/$k.$m")"
+		done
 	done
 }
 
-echo "proxy: plain vs proxy_protocol = v2 listener in one echod (1 worker," \
-    "cpu $SERVER_CPU), echoload on cpu $CLIENT_CPU, median of $REPS" \
-    "interleaved runs"
+echo "proxy: a plain and a proxy_protocol = v2 echod (1 worker each, both on" \
+    "cpu $SERVER_CPU) driven at the same time by two echoloads (both on cpu" \
+    "$CLIENT_CPU), median of $REPS rounds"
 echo "$(uname -sr), $(nproc) cpus, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-printf "%-10s %11s %11s %7s %10s %10s %7s\n" case "plain /s" "proxy /s" \
-    ratio* "plain ns" "proxy ns" ratio*
+printf "%-8s %10s %10s %7s %10s %10s %7s\n" case "plain /s" "proxy /s" \
+    ratio "plain ns" "proxy ns" ratio
 bench_case connect -m connect -c 20 -d "$CONNECT_TIME"
-bench_case echo -c 50 -n "$ECHO_REQUESTS" -s 64
-echo "ratio*: median of the per-pair ratios proxy / plain." \
-    "Targets: connect rate >= 0.97; echo ns about 1 (the same as plain)"
+bench_case echo -c 50 -s 64 -d "$ECHO_TIME"
+echo "ratio: median over the rounds of proxy / plain in that round." \
+    "Targets: connect rate >= 0.97; echo ns per message the same as plain."

@@ -391,6 +391,26 @@ conn_start(struct worker *w, int fd, struct listener *l,
 	return 0;
 }
 
+int
+conn_start_read(struct worker *w, int fd, struct listener *l,
+    const struct sockaddr *peer, socklen_t peerlen,
+    const struct sockaddr *via, const char *data, size_t len)
+{
+	struct conn	*c;
+
+	c = xcalloc(1, sizeof(*c));
+	conn_setup(w, c, fd, l, peer, peerlen, via);
+	/* As if conn_readable() had just read them. */
+	if (len > 0) {
+		c->bytes_in += len;
+		counter_add(&w->stats.bytes_in, len);
+		if (l->mode == MODE_ECHO && conn_echo(c, data, len) != 0)
+			return 0;	/* served; closed already */
+	}
+	conn_update(c);
+	return 0;
+}
+
 struct conn_list {
 	struct conn	**v;
 	size_t		  n, cap;

@@ -88,6 +88,11 @@ void	conn_release(struct worker *, struct listener *);
  * when it could not start (the socket is closed). */
 int	conn_start(struct worker *, int fd, struct listener *,
 	    const struct sockaddr *peer, socklen_t, const struct sockaddr *via);
+/* The same, for a socket whose first len bytes were already read into
+ * data (what followed a PROXY header): they are served first. */
+int	conn_start_read(struct worker *, int fd, struct listener *,
+	    const struct sockaddr *peer, socklen_t, const struct sockaddr *via,
+	    const char *data, size_t len);
 void	conn_close_all(struct worker *);
 
 #endif

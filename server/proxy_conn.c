@@ -5,13 +5,16 @@
  * tls_conn_start() with the client's address from the header, and nothing
  * here is on the echo path any more.
  *
- * Exactly the header is taken from the socket, never a byte after it: the
- * bytes that are there are looked at with MSG_PEEK and the parser says how
- * long the header is; then that many are read. The payload (or a TLS
- * ClientHello) stays in the socket for whoever serves the connection next.
- * When only part of a header has come, all of it is header, so it is read
- * and kept here (a few bytes; the socket is drained, so a level-triggered
- * event does not fire again until more arrives).
+ * Not a byte after the header is lost. On a plain listener the socket is
+ * read as the echo path reads it, in one large read, and what follows the
+ * header is handed on to be served first (conn_start_read). On a TLS
+ * listener OpenSSL reads the socket itself, so there the bytes that have
+ * come are looked at with MSG_PEEK, the parser says how long the header
+ * is, and exactly that many are read: the ClientHello stays in the socket.
+ * When only part of a header has come, all of it is header (the parser
+ * promises that), so it is read and kept here (a few bytes; the socket is
+ * drained, so a level-triggered event does not fire again until more
+ * arrives).
  *
  * A header that is wrong, incomplete when the peer closes, or not complete
  * within proxy_timeout closes the connection and is counted by reason; so
@@ -95,17 +98,19 @@ pconn_reject(struct worker *w, struct proxy_conn *pc, enum proxy_error why)
 {
 	struct listener	*l = pc->listener;
 	char		 where[ADDR_STRLEN];
+	int		 fd;
 
 	counter_add(&w->stats.proxy_rejected[why], 1);
 	if (log_level_enabled(LOG_LEVEL_DEBUG)) {
 		addr_format(&pc->peer.sa, where, sizeof(where));
-			log_debug("listener %s: %s: PROXY header %s", l->name,
+		log_debug("listener %s: %s: PROXY header %s", l->name,
 		    where, proxy_error_name(why));
 	}
 	log_rejected(l, &pc->peer.sa, pc->start_us, pc->have, why);
-	close(pc->fd);
+	fd = pc->fd;
+	pconn_free(pc);		/* unwatched before it is closed */
+	close(fd);
 	atomic_fetch_add_explicit(&l->stats.closed, 1, memory_order_relaxed);
-	pconn_free(pc);
 	conn_release(w, l);
 }
 
@@ -130,14 +135,15 @@ log_header(const struct listener *l, const struct proxy_conn *pc,
 	    r->tlv.ssl_cn[0] ? ", cn " : "", r->tlv.ssl_cn);
 }
 
-/* The header is read: serve the connection as its client's. */
+/* The header is read: serve the connection as its client's, starting
+ * with the len bytes after the header that were read with it. */
 static void
 pconn_done(struct worker *w, struct proxy_conn *pc,
-    const struct proxy_result *r)
+    const struct proxy_result *r, const char *data, size_t len)
 {
 	struct listener		*l = pc->listener;
 	const struct sockaddr	*peer, *via;
-	socklen_t		 len;
+	socklen_t		 plen;
 	int			 fd = pc->fd;
 
 	counter_add(r->version == 1 ? &w->stats.proxy_v1 : &w->stats.proxy_v2,
@@ -152,15 +158,16 @@ pconn_done(struct worker *w, struct proxy_conn *pc,
 		peer = (const struct sockaddr *)&r->src;
 		via = &pc->peer.sa;
 	}
-	len = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	plen = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 	    sizeof(struct sockaddr_in);
-	if (pc->armed) {
-		event_del(&pc->ev);
-		pc->armed = 0;
-	}
-	/* The next owner takes over the listener reference; peer and via
-	 * are copied before pc goes. */
-	serve_next(w, fd, l, peer, len, via);
+	/*
+	 * The next owner takes over the listener reference, and watches the
+	 * socket, before our event goes: while our persistent event still
+	 * holds the fd's read interest, libevent adds and then drops events
+	 * on it without an epoll_ctl, so the hand-off costs no system call.
+	 * peer and via are copied before pc goes.
+	 */
+	serve_next(w, fd, l, peer, plen, via, data, len);
 	pconn_free(pc);
 }
 
@@ -172,6 +179,18 @@ pconn_keep(struct proxy_conn *pc, const uint8_t *p, size_t n)
 	pc->have += n;
 }
 
+/* recv, without EINTR. */
+static ssize_t
+pconn_recv(int fd, uint8_t *buf, size_t len, int flags)
+{
+	ssize_t	n;
+
+	do
+		n = recv(fd, buf, len, flags);
+	while (n == -1 && errno == EINTR);
+	return n;
+}
+
 /*
  * Look at what has come, take what is header. 1: wait for more; 0: done
  * with (served or closed).
@@ -181,43 +200,48 @@ pconn_read(struct worker *w, struct proxy_conn *pc)
 {
 	struct proxy_result	 r;
 	uint8_t			*buf = (uint8_t *)w->scratch;
-	ssize_t			 n, want = (ssize_t)(PROXY_MAX - pc->have);
+	size_t			 have = pc->have, got, want;
+	ssize_t			 n;
+	int			 peek = pc->listener->tls;
 
-	if (pc->have > 0)
-		memcpy(buf, pc->buf, pc->have);
-	do
-		n = recv(pc->fd, buf + pc->have, (size_t)want, MSG_PEEK);
-	while (n == -1 && errno == EINTR);
-	if (n == -1) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return 1;
+	/* Peeking, only the header's bytes are worth copying; reading, as
+	 * much as the echo path would read. */
+	want = peek ? PROXY_MAX - have : w->scratch_len - have;
+	if (have > 0)
+		memcpy(buf, pc->buf, have);
+	n = pconn_recv(pc->fd, buf + have, want, peek ? MSG_PEEK : 0);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 1;
+	if (n <= 0) {
+		/* Closed or reset before the header ended. */
 		pconn_reject(w, pc, PROXY_ERR_TRUNCATED);
 		return 0;
 	}
-	if (n == 0) {
-		pconn_reject(w, pc, PROXY_ERR_TRUNCATED);
-		return 0;
-	}
-	switch (proxy_parse(pc->listener->proxy, buf, pc->have + (size_t)n,
-	    &r)) {
+	got = have + (size_t)n;
+	switch (proxy_parse(pc->listener->proxy, buf, got, &r)) {
 	case PROXY_DONE:
+		counter_add(&w->stats.bytes_in, r.len - have);
+		if (!peek) {
+			pconn_done(w, pc, &r, (const char *)buf + r.len,
+			    got - r.len);
+			return 0;
+		}
 		/* Only the header; it was peeked, so it is all there. */
-		n = (ssize_t)(r.len - pc->have);
-		if (recv(pc->fd, buf + pc->have, (size_t)n, 0) != n) {
+		n = (ssize_t)(r.len - have);
+		if (pconn_recv(pc->fd, buf + have, (size_t)n, 0) != n) {
 			pconn_reject(w, pc, PROXY_ERR_TRUNCATED);
 			return 0;
 		}
-		counter_add(&w->stats.bytes_in, r.len);
-		pconn_done(w, pc, &r);
+		pconn_done(w, pc, &r, NULL, 0);
 		return 0;
 	case PROXY_MORE:
 		/* All of it is header: take it, wait for the rest. */
-		if (recv(pc->fd, buf + pc->have, (size_t)n, 0) != n) {
+		if (peek && pconn_recv(pc->fd, buf + have, (size_t)n, 0) != n) {
 			pconn_reject(w, pc, PROXY_ERR_TRUNCATED);
 			return 0;
 		}
 		counter_add(&w->stats.bytes_in, (uint64_t)n);
-		pconn_keep(pc, buf + pc->have, (size_t)n);
+		pconn_keep(pc, buf + have, (size_t)n);
 		return 1;
 	case PROXY_FAIL:
 	default:
@@ -237,8 +261,8 @@ pconn_wait(struct worker *w, struct proxy_conn *pc)
 	left = pc->deadline_us > now ? pc->deadline_us - now : 0;
 	tv_from_us(&tv, left);
 	if (!pc->armed) {
-		event_assign(&pc->ev, w->base, pc->fd, EV_READ, proxy_conn_cb,
-		    pc);
+		event_assign(&pc->ev, w->base, pc->fd, EV_READ | EV_PERSIST,
+		    proxy_conn_cb, pc);
 		pc->armed = 1;
 	}
 	if (event_add(&pc->ev, &tv) != 0)
@@ -285,10 +309,9 @@ proxy_conn_start(struct worker *w, int fd, struct listener *l,
 		pconn_reject(w, pc, PROXY_ERR_UNTRUSTED);
 		return;
 	}
-	/* Balancers send the header with their first segment: look now,
-	 * before paying for an event. */
-	if (pconn_read(w, pc) == 0)
-		return;
+	/* Not read at once: the worker nearly always has the socket before
+	 * its first segment (the balancer sends once connected), so that
+	 * would be one failed recv per connection. */
 	pconn_wait(w, pc);
 }
 
@@ -325,11 +348,12 @@ proxy_conn_close_all(struct worker *w)
 	for (i = 0; i < list.n; i++) {
 		struct proxy_conn	*pc = list.v[i];
 		struct listener		*l = pc->listener;
+		int			 fd = pc->fd;
 
-		close(pc->fd);
+		pconn_free(pc);
+		close(fd);
 		atomic_fetch_add_explicit(&l->stats.closed, 1,
 		    memory_order_relaxed);
-		pconn_free(pc);
 		conn_release(w, l);
 	}
 	free(list.v);

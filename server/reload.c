@@ -117,7 +117,12 @@ static int
 same_settings(const struct listener *l, const struct listen_conf *lc)
 {
 	return strcmp(l->name, lc->name) == 0 && l->mode == lc->mode &&
-	    l->tls == lc->tls && strcmp(l->address, lc->address) == 0;
+	    l->tls == lc->tls && strcmp(l->address, lc->address) == 0 &&
+	    l->proxy == lc->proxy &&
+	    l->proxy_timeout_us == lc->proxy_timeout_us &&
+	    l->nproxy_from == lc->nproxy_from && (l->nproxy_from == 0 ||
+	    memcmp(l->proxy_from, lc->proxy_from, sizeof(*l->proxy_from) *
+	    (size_t)l->nproxy_from) == 0);
 }
 
 /*

@@ -43,6 +43,17 @@ stats_sum(struct server *s, struct stats_total *t)
 	}
 }
 
+static uint64_t
+proxy_rejected(const struct stats_total *t)
+{
+	uint64_t	n = 0;
+	int		i;
+
+	for (i = 0; i < PROXY_ERR_COUNT; i++)
+		n += t->proxy_rejected[i];
+	return n;
+}
+
 void
 stats_print_summary(struct server *s)
 {
@@ -57,6 +68,23 @@ stats_print_summary(struct server *s)
 	    (unsigned long long)t.timed_out, (unsigned long long)t.errors,
 	    (unsigned long long)t.refused,
 	    (unsigned long long)t.accept_errors);
+	if (t.proxy_v1 + t.proxy_v2 > 0 || proxy_rejected(&t) > 0) {
+		char	line[512];
+		size_t	n = 0;
+		int	i;
+
+		for (i = 0; i < PROXY_ERR_COUNT && n < sizeof(line); i++)
+			n += (size_t)snprintf(line + n, sizeof(line) - n,
+			    "%s%s %llu", i ? ", " : "",
+			    proxy_error_name((enum proxy_error)i),
+			    (unsigned long long)t.proxy_rejected[i]);
+		fprintf(stderr, "echod: proxy stats: headers v1 %llu, v2 %llu "
+		    "(local %llu), rejected %llu (%s)\n",
+		    (unsigned long long)t.proxy_v1,
+		    (unsigned long long)t.proxy_v2,
+		    (unsigned long long)t.proxy_local,
+		    (unsigned long long)proxy_rejected(&t), line);
+	}
 	if (s->tls_ctx != NULL) {
 		struct tls_stats	ts;
 		char			line[1024];

@@ -53,7 +53,8 @@ static struct worker_hooks	  hooks;
 static void	worker_handle(struct msgq_item *, void *);
 static void	worker_conn_released(struct worker *, struct listener *);
 static void	worker_start_conn(struct worker *, int, struct listener *,
-		    const struct sockaddr *, socklen_t, const struct sockaddr *);
+		    const struct sockaddr *, socklen_t, const struct sockaddr *,
+		    const char *, size_t);
 
 int
 worker_count(void)
@@ -233,12 +234,14 @@ worker_refuse(struct listener *l, int fd)
 static void
 worker_start_conn(struct worker *w, int fd, struct listener *l,
     const struct sockaddr *peer, socklen_t peerlen,
-    const struct sockaddr *via)
+    const struct sockaddr *via, const char *data, size_t len)
 {
 	int	rc;
 
 	if (l->tls)
 		rc = tls_conn_start(w, fd, l, peer, peerlen, via);
+	else if (len > 0)
+		rc = conn_start_read(w, fd, l, peer, peerlen, via, data, len);
 	else
 		rc = conn_start(w, fd, l, peer, peerlen, via);
 	if (rc != 0) {
@@ -261,7 +264,7 @@ worker_serve(struct worker *w, int fd, struct listener *l,
 	if (l->proxy != PROXY_OFF)
 		proxy_conn_start(w, fd, l, peer, peerlen);
 	else
-		worker_start_conn(w, fd, l, peer, peerlen, NULL);
+		worker_start_conn(w, fd, l, peer, peerlen, NULL, NULL, 0);
 }
 
 /* Called by conn.c once a connection's memory is gone. */

@@ -643,3 +643,43 @@ def test_stop_with_headers_pending(tmp_path, servers, sig):
     for c in socks:
         assert closed_within(c, 2 * SLOW)
         c.close()
+
+
+def test_reload_turns_the_protocol_on_and_off(tmp_path, servers):
+    """proxy_protocol follows a reload on the same socket: off, then v1
+    (a bare client is dropped, a header is read), then off again (the
+    header would be echoed as data, as on any plain listener)."""
+    import signal as sigmod
+    s = Server(tmp_path, {"p": {"address": "127.0.0.1:{p0}"}})
+    servers.append(s)
+    conf = s.d.conf_path
+    with open(conf) as f:
+        text = f.read()
+    c = connect(s.ports[0])
+    assert roundtrip(c, b"plain")
+    c.close()
+
+    def reload(new):
+        n = s.d.stderr().count("reload done")
+        with open(conf, "w") as f:
+            f.write(new)
+        s.d.signal(sigmod.SIGHUP)
+        assert wait_for(lambda: s.d.stderr().count("reload done") > n), \
+            s.d.stderr()
+    addr = f"address = 127.0.0.1:{s.ports[0]}\n"
+    reload(text.replace(addr, addr + "proxy_protocol = v1\n"))
+    c = connect(s.ports[0])
+    c.sendall(b"plain")
+    assert closed_within(c, 2 * SLOW)
+    c.close()
+    c = connect(s.ports[0])
+    c.sendall(v1_header(src=("192.0.2.55", 55)) + b"behind")
+    assert recv_exact(c, 6) == b"behind"
+    c.close()
+    reload(text)
+    h = v1_header()
+    c = connect(s.ports[0])
+    assert roundtrip(c, h)
+    c.close()
+    lines = wait_lines(s.access, lambda l: "peer=192.0.2.55:55 via=" in l)
+    assert any("peer=192.0.2.55:55 via=" in l for l in lines)
