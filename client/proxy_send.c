@@ -5,12 +5,11 @@
  * the source is the connection's own address unless --proxy-source names
  * another, so that a server's access log can be checked against it.
  *
- * The header is a few dozen bytes on a fresh socket whose send buffer is
- * empty, so one send() takes it whole; a short send is an error rather
- * than a state of its own. It goes with MSG_MORE, so that it leaves in one
- * segment with the first request or ClientHello written right after it, as
- * a balancer sends it; the kernel holds it back 200 ms at most when nothing
- * follows.
+ * On plain TCP the session sends the header in front of its first write,
+ * in one system call and one segment, as a balancer does (session.c); with
+ * TLS, and before the run, it goes alone. It is a few dozen bytes on a
+ * fresh socket whose send buffer is empty, so one send() takes it whole; a
+ * short send is an error rather than a state of its own.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -165,30 +164,39 @@ proxy_build(int version, const struct sockaddr *src,
 	    build_v2(src, dst, buf, len);
 }
 
-int
-proxy_send(const struct opts *o, int fd, const struct sockaddr *dst)
+size_t
+proxy_header(const struct opts *o, int fd, const struct sockaddr *dst,
+    uint8_t *buf)
 {
 	struct sockaddr_storage	 local;
 	socklen_t		 llen = sizeof(local);
 	const struct sockaddr	*src;
-	uint8_t			 buf[PROXY_HDR_MAX];
 	size_t			 n;
-	ssize_t			 k;
 
 	if (o->proxy_source != NULL)
 		src = (const struct sockaddr *)&o->proxy_src;
 	else {
 		if (getsockname(fd, (struct sockaddr *)&local, &llen) != 0)
-			return -1;
+			return 0;
 		src = (const struct sockaddr *)&local;
 	}
-	n = proxy_build(o->proxy, src, dst, buf, sizeof(buf));
-	if (n == 0) {
+	n = proxy_build(o->proxy, src, dst, buf, PROXY_HDR_MAX);
+	if (n == 0)
 		errno = EAFNOSUPPORT;
+	return n;
+}
+
+int
+proxy_send(const struct opts *o, int fd, const struct sockaddr *dst)
+{
+	uint8_t		buf[PROXY_HDR_MAX];
+	size_t		n;
+	ssize_t		k;
+
+	if ((n = proxy_header(o, fd, dst, buf)) == 0)
 		return -1;
-	}
 	do
-		k = send(fd, buf, n, MSG_NOSIGNAL | MSG_MORE);
+		k = send(fd, buf, n, MSG_NOSIGNAL);
 	while (k == -1 && errno == EINTR);
 	if (k == -1)
 		return -1;

@@ -31,10 +31,14 @@ size_t	proxy_build(int version, const struct sockaddr *src,
 	    const struct sockaddr *dst, uint8_t *buf, size_t len);
 
 /*
- * Send the header on fd, connected to dst, before anything else: its
- * source is --proxy-source or the socket's own address. 0, or -1 with
- * errno set (EAFNOSUPPORT: the source and target families differ).
+ * The header for fd, connected to dst, into buf (PROXY_HDR_MAX bytes): its
+ * source is --proxy-source or the socket's own address. Its length, or 0
+ * with errno set (EAFNOSUPPORT: the source and target families differ).
  */
+size_t	proxy_header(const struct opts *, int fd, const struct sockaddr *dst,
+	    uint8_t *buf);
+/* Build the header and send it on fd before anything else: 0, or -1 with
+ * errno set. */
 int	proxy_send(const struct opts *, int fd, const struct sockaddr *dst);
 
 #endif

@@ -18,6 +18,7 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -66,11 +67,37 @@ sess_mode(const struct session *s)
 	return s->w->run->o->mode;
 }
 
+/* The PROXY header still owed goes in front of the first bytes written,
+ * in the same system call; the count returned is of buf's bytes only. */
+static ssize_t
+send_with_header(struct session *s, const void *buf, size_t len)
+{
+	struct iovec	iov[2] = {
+		{ s->pp_hdr, s->pp_len }, { (void *)(uintptr_t)buf, len },
+	};
+	struct msghdr	msg = { .msg_iov = iov, .msg_iovlen = 2 };
+	ssize_t		k;
+
+	if ((k = sendmsg(s->fd, &msg, MSG_NOSIGNAL)) == -1)
+		return -1;
+	if ((size_t)k < s->pp_len) {
+		memmove(s->pp_hdr, s->pp_hdr + k, s->pp_len - (size_t)k);
+		s->pp_len = (uint8_t)(s->pp_len - (size_t)k);
+		errno = EAGAIN;
+		return -1;
+	}
+	k -= s->pp_len;
+	s->pp_len = 0;
+	return k;
+}
+
 static ssize_t
 sess_send(struct session *s, const void *buf, size_t len)
 {
 	if (s->ssl != NULL)
 		return tls_send(s, buf, len);
+	if (s->pp_len != 0)
+		return send_with_header(s, buf, len);
 	return sock_send(s->fd, buf, len);
 }
 
@@ -122,6 +149,7 @@ sess_close(struct session *s)
 	s->queued = s->sent = s->received = 0;
 	s->rx_in_msg = 0;
 	s->bad = s->shut = 0;
+	s->pp_len = 0;
 }
 
 /* Can the session keep its connection for the next step of a sweep? Only
@@ -444,15 +472,31 @@ tls_start(struct session *s, uint64_t now)
 static void
 sess_ready(struct session *s, uint64_t now)
 {
-	if (sess_opts(s)->proxy != 0 && proxy_send(sess_opts(s), s->fd,
-	    (const struct sockaddr *)&s->w->run->addr) != 0) {
+	const struct opts	*o = sess_opts(s);
+	const struct sockaddr	*dst = (const struct sockaddr *)&s->w->run->addr;
+	size_t			 n;
+
+	if (o->proxy != 0 && s->w->tls != NULL && proxy_send(o, s->fd,
+	    dst) != 0) {
 		sess_fail(s, ERR_CONNECT, errno, now);
 		return;
 	}
-	if (s->w->tls != NULL)
+	if (s->w->tls != NULL) {
 		tls_start(s, now);
-	else
-		sess_established(s, now);
+		return;
+	}
+	if (o->proxy != 0) {
+		/* Sent with the first request, or alone if none goes now. */
+		if ((n = proxy_header(o, s->fd, dst, s->pp_hdr)) == 0) {
+			sess_fail(s, ERR_CONNECT, errno, now);
+			return;
+		}
+		s->pp_len = (uint8_t)n;
+	}
+	sess_established(s, now);
+	if (s->pp_len != 0 && s->fd != -1 && sess_send(s, "", 0) == -1 &&
+	    errno != EAGAIN)
+		sess_io_fail(s, errno, now);
 }
 
 static void

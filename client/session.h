@@ -11,6 +11,8 @@
 
 #include <stdint.h>
 
+#include "proxy_send.h"
+
 struct worker;
 struct ssl_st;
 
@@ -62,6 +64,10 @@ struct session {
 	uint8_t		 phase_up;	/* established in the connection phase */
 	uint8_t		 reconnecting;	/* setup after a failure in the run */
 	uint8_t		 retries;	/* phase: connects begun again */
+	/* --proxy on plain TCP: the header not yet sent, which goes out in
+	 * front of the first write (client/proxy_send.c). */
+	uint8_t		 pp_len;
+	uint8_t		 pp_hdr[PROXY_HDR_MAX];
 };
 
 void	session_init(struct session *, struct worker *, unsigned index,
