@@ -658,6 +658,18 @@ next_request(struct session *s, uint64_t now, uint64_t *intended)
 	return 0;
 }
 
+/* Open loop: a connection whose schedule has nothing more before the end
+ * stays open until the end, so that the run keeps the connections it was
+ * asked for, and closes with the others when the window is over. */
+static int
+holding(const struct session *s)
+{
+	const struct run	*r = s->w->run;
+
+	return run_open_loop(r) && !s->w->draining && s->quota > 0 &&
+	    r->end_ns != UINT64_MAX;
+}
+
 static void
 issue(struct session *s, uint64_t intended, uint64_t now)
 {
@@ -691,7 +703,7 @@ pump_echo(struct session *s, uint64_t now)
 	}
 	if (flush(s, now) != 0)
 		return;
-	if (s->count == 0 && !may_issue(s))
+	if (s->count == 0 && !may_issue(s) && !holding(s))
 		sess_finish(s, now);
 }
 
@@ -715,7 +727,7 @@ pump_upload(struct session *s, uint64_t now)
 		if (flush(s, now) != 0)
 			return;
 	} while (s->queued == s->sent && wait == 0 && may_issue(s));
-	if (s->queued == s->sent && !may_issue(s))
+	if (s->queued == s->sent && !may_issue(s) && !holding(s))
 		sess_finish(s, now);
 }
 

@@ -310,3 +310,30 @@ def test_connect_mode_has_no_phase(echod_factory):
     assert p.returncode == 0, p.stderr
     assert res["connection_phase"] is None
     assert res["requests"] == 40
+
+
+def established_to(port):
+    out = subprocess.run(["ss", "-Htn", "state", "established",
+                          f"( dport = :{port} )"], capture_output=True,
+                         text=True).stdout
+    return len(out.splitlines())
+
+
+def test_open_loop_keeps_its_connections_to_the_end(echod_factory):
+    """At 5 requests/s over 20 connections most have nothing more to send
+    well before the end: they stay open all the same, so that the run
+    holds the connections it was asked for."""
+    d = echod_factory(PLAIN)
+    proc = subprocess.Popen([ECHOLOAD, "-q", "-c", "20", "-t", "1", "-R", "5",
+                             "-d", "3s", f"127.0.0.1:{d.port}"],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: established_to(d.port) == 20, timeout=10)
+        time.sleep(2)
+        assert established_to(d.port) == 20
+        assert proc.wait(timeout=30 * SLOW) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
