@@ -74,10 +74,10 @@ test_defaults(void **state)
 	assert_int_equal(conf->nlisteners, 1);
 	assert_string_equal(conf->listeners->address, "127.0.0.1:7007");
 	assert_int_equal(conf->listeners->mode, MODE_ECHO);
-	assert_int_equal(conf->listeners->backlog, 511);
+	assert_int_equal(conf->listeners->backlog, 4096);
 	assert_int_equal(conf->workers, 0);
 	assert_true(config_workers(conf) >= 1);
-	assert_int_equal(conf->max_connections, 10000);
+	assert_int_equal(conf->max_connections, 50000);
 	assert_int_equal(conf->idle_timeout_us, 300000000ull);
 	assert_int_equal(conf->max_buffer, 256 * 1024);
 	assert_int_equal(conf->shutdown_timeout_us, 10000000ull);
