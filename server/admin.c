@@ -188,10 +188,17 @@ admin_arm(void)
 static void
 admin_conn_release(struct admin_conn *ac)
 {
+	evutil_socket_t	fd = bufferevent_getfd(ac->bev);
+
 	LIST_REMOVE(ac, entry);
 	event_free(ac->tick);
+	/* The socket goes now, not when the base finalizes the
+	 * bufferevent. */
 	bufferevent_disable(ac->bev, EV_READ | EV_WRITE);
-	bufferevent_decref(ac->bev);	/* closes the socket */
+	bufferevent_setfd(ac->bev, -1);
+	if (fd != -1)
+		close(fd);
+	bufferevent_decref(ac->bev);
 	free(ac);
 	admin_nconns--;
 	admin_arm();
