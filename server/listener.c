@@ -274,16 +274,18 @@ listener_max_connections(void)
 	return atomic_load(&max_conns);
 }
 
-int
-listener_admit(struct listener *l)
+/* refuse: a connection not admitted is counted as refused (closed). */
+static int
+admit(struct listener *l, int refuse)
 {
 	uint64_t	n, max = atomic_load(&max_conns);
 
 	n = atomic_fetch_add(&conns_open, 1) + 1;
 	if (n > max) {
 		atomic_fetch_sub(&conns_open, 1);
-		atomic_fetch_add_explicit(&l->stats.refused, 1,
-		    memory_order_relaxed);
+		if (refuse)
+			atomic_fetch_add_explicit(&l->stats.refused, 1,
+			    memory_order_relaxed);
 		return 0;
 	}
 	atomic_fetch_add_explicit(&l->stats.accepted, 1,
@@ -292,6 +294,12 @@ listener_admit(struct listener *l)
 	if (n == max && pthread_equal(pthread_self(), main_thread))
 		listener_pause_all();
 	return 1;
+}
+
+int
+listener_admit(struct listener *l)
+{
+	return admit(l, 1);
 }
 
 /* Main thread, from its queue: room was made since it was asked. */
@@ -397,6 +405,75 @@ lsock_refuse(struct lsock *ls, int fd)
 		request_resume();
 }
 
+/*
+ * Reuseport: workers accept on their own sockets at once, so one may
+ * accept just after another took the last place. The shared socket would
+ * have left that connection in the backlog; this one holds it, unread,
+ * with its socket paused, until a place frees (at most one per socket).
+ */
+static void
+lsock_park(struct lsock *ls, int fd, const struct sockaddr_storage *ss,
+    socklen_t len)
+{
+	ls->parked_fd = fd;
+	ls->parked_sa = *ss;
+	ls->parked_len = len;
+	ls->paused_limit = 1;
+	lsock_arm(ls);
+	if (atomic_load(&conns_open) < atomic_load(&max_conns))
+		request_resume();
+}
+
+/* Reuseport: the last place is taken; stop before the next connection,
+ * as the main thread does for its sockets, so that it waits in the
+ * backlog. */
+static void
+lsock_pause_at_limit(struct lsock *ls)
+{
+	if (atomic_load(&conns_open) < atomic_load(&max_conns))
+		return;
+	ls->paused_limit = 1;
+	lsock_arm(ls);
+	/* A close in between would have found this socket running. */
+	if (atomic_load(&conns_open) < atomic_load(&max_conns))
+		request_resume();
+}
+
+/* Serve the connection held, if there is room now; 1 when the socket may
+ * accept again. */
+static int
+lsock_unpark(struct lsock *ls)
+{
+	struct listener	*l = lsock_listener(ls);
+	socklen_t	 len = ls->parked_len;
+
+	if (len == 0)
+		return 1;
+	if (!admit(l, 0))
+		return 0;
+	ls->parked_len = 0;
+	lsock_serve(ls, l, ls->parked_fd, (struct sockaddr *)&ls->parked_sa,
+	    len);
+	return atomic_load(&conns_open) < atomic_load(&max_conns);
+}
+
+/* Stopping: the connection held is served if the stop is graceful and
+ * there is room, or else closed (and counted as refused). */
+static void
+lsock_drop_parked(struct lsock *ls, int graceful)
+{
+	if (ls->parked_len == 0)
+		return;
+	if (graceful)
+		lsock_unpark(ls);
+	if (ls->parked_len != 0) {
+		close(ls->parked_fd);
+		ls->parked_len = 0;
+		atomic_fetch_add_explicit(&lsock_listener(ls)->stats.refused,
+		    1, memory_order_relaxed);
+	}
+}
+
 static void
 retry_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -457,11 +534,17 @@ accept_cb(evutil_socket_t sfd, short what, void *arg)
 		}
 		l = lsock_listener(ls);
 		lsock_accepted(ls, l);
-		if (!listener_admit(l)) {
+		if (ls->worker != NULL && !admit(l, 0)) {
+			lsock_park(ls, fd, &ss, len);
+			return;
+		}
+		if (ls->worker == NULL && !listener_admit(l)) {
 			lsock_refuse(ls, fd);
 			return;
 		}
 		lsock_serve(ls, l, fd, (struct sockaddr *)&ss, len);
+		if (ls->worker != NULL)
+			lsock_pause_at_limit(ls);
 	}
 }
 
@@ -529,6 +612,8 @@ lsock_resume_on_worker(struct worker *w, void *arg)
 	struct lsock	*ls = arg;
 
 	(void)w;
+	if (!lsock_unpark(ls))
+		return;
 	ls->paused_limit = 0;
 	lsock_arm(ls);
 }
@@ -581,6 +666,7 @@ lsock_take_backlog(struct lsock *ls)
 static void
 lsock_stop(struct lsock *ls, int take_backlog)
 {
+	lsock_drop_parked(ls, take_backlog);
 	if (take_backlog && ls->fd != -1)
 		lsock_take_backlog(ls);
 	if (ls->retry_timer != NULL) {

@@ -44,6 +44,11 @@ struct lsock {
 	uint64_t		 emfile_failures;
 	uint64_t		 emfile_logged_us;
 	int			 emfile_reported;
+	/* Reuseport: accepted over max_connections by a worker racing the
+	 * others, held unread (as the backlog would) until one closes. */
+	int			 parked_fd;
+	socklen_t		 parked_len;	/* 0: none */
+	struct sockaddr_storage	 parked_sa;
 };
 
 /*
