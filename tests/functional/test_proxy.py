@@ -685,3 +685,26 @@ def test_reload_turns_the_protocol_on_and_off(tmp_path, servers):
     c.close()
     lines = wait_lines(s.access, lambda l: "peer=192.0.2.55:55 via=" in l)
     assert any("peer=192.0.2.55:55 via=" in l for l in lines)
+
+
+def test_ipv6_headers(tmp_path, servers):
+    """TCP6 in both versions, from echoload's own [::1] address; the
+    access log brackets both addresses."""
+    from echod_util import have_ipv6
+    if not have_ipv6():
+        pytest.skip("no IPv6 loopback")
+    s = Server(tmp_path, {"p": {"address": "127.0.0.1:{p0}",
+                                "proxy_protocol": "any"},
+                          "q": {"address": "[::1]:{p1}",
+                                "proxy_protocol": "any"}})
+    servers.append(s)
+    for v in ("v1", "v2"):
+        p, res = echoload("-c", 1, "-t", 1, "-n", 50, "--verify", "--proxy",
+                          v, f"[::1]:{s.ports[1]}")
+        assert_clean(p, res)
+    lines = wait_for(lambda: read_lines(s.access)
+                     if len(read_lines(s.access)) >= 4 else None)
+    assert lines and all(re.search(r"peer=\[::1\]:\d+ via=\[::1\]:\d+ ", l)
+                         for l in lines), lines
+    st = stats(s.admin)
+    assert st["headers"]["v1"] == 2 and st["headers"]["v2"] == 2, st
