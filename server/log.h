@@ -33,7 +33,6 @@ void	fatal(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 void	fatalx(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
-void	log_vmsg(enum log_level, int with_errno, const char *, va_list);
 int	log_parse_level(const char *, enum log_level *);
 /* Would a message at this level be written? (Skip costly formatting.) */
 int	log_level_enabled(enum log_level);
