@@ -347,7 +347,7 @@ conn_cb(evutil_socket_t fd, short what, void *arg)
 	conn_update(c);
 }
 
-void
+static void
 conn_addr_set(union conn_addr *a, const struct sockaddr *sa)
 {
 	memset(a, 0, sizeof(*a));

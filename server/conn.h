@@ -74,8 +74,6 @@ void	conn_thread_attach(struct worker *);
  * behalf (the socket's own peer). */
 void	conn_setup(struct worker *, struct conn *, int fd, struct listener *,
 	    const struct sockaddr *peer, socklen_t, const struct sockaddr *via);
-/* Keep a peer address in a connection's slot; NULL leaves it AF_UNSPEC. */
-void	conn_addr_set(union conn_addr *, const struct sockaddr *);
 /* Keep what the socket did not take, in a buffer made on first use. */
 void	conn_out_add(struct evbuffer **, const void *, size_t);
 /* Counters and the access-log line of a connection that is closing;

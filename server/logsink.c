@@ -1085,9 +1085,7 @@ sink_arm(struct logsink *s)
 	}
 	if (s->retiring && us > (s->retire_at > now ? s->retire_at - now : 0))
 		us = s->retire_at > now ? s->retire_at - now : 0;
-	tv.tv_sec = (time_t)(us / 1000000);
-	tv.tv_usec = (suseconds_t)(us % 1000000);
-	event_add(s->timer, &tv);
+	event_add(s->timer, tv_from_us(&tv, us));
 }
 
 /*
@@ -1116,12 +1114,6 @@ sink_service(struct logsink *s)
 	if (abandoned != NULL)
 		reap_abandoned();
 	return 0;
-}
-
-void
-logsink_poll(struct logsink *s)
-{
-	sink_service(s);
 }
 
 static void

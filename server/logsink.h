@@ -94,11 +94,6 @@ void		 logsink_set_limit(struct logsink *, size_t);
 /* Nothing queued, nothing in flight, no reopen pending. */
 int		 logsink_idle(const struct logsink *);
 /*
- * Reap and submit now: what the signal and timer callbacks do. Also swaps
- * past a stuck write when a reopen is due, and reaps abandoned requests.
- */
-void		 logsink_poll(struct logsink *);
-/*
  * Write out everything queued without the event loop, waiting with
  * aio_suspend, until done or deadline (monotonic µs). 0 when all written.
  */

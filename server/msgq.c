@@ -14,13 +14,13 @@
  */
 #include <sys/types.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "msgq.h"
+#include "sock.h"
 #include "util.h"
 
 struct msgq_callmsg {
@@ -31,35 +31,17 @@ struct msgq_callmsg {
 
 static void	msgq_cb(evutil_socket_t, short, void *);
 
-/* Both ends non-blocking and close-on-exec: a wake-up never blocks. */
-static int
-wake_pipe(int *rd, int *wr)
-{
-	int	fds[2], saved;
-
-	if (pipe(fds) != 0)
-		return -1;
-	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0 ||
-	    fcntl(fds[1], F_SETFL, O_NONBLOCK) != 0 ||
-	    fcntl(fds[0], F_SETFD, FD_CLOEXEC) != 0 ||
-	    fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0) {
-		saved = errno;
-		close(fds[0]);
-		close(fds[1]);
-		errno = saved;
-		return -1;
-	}
-	*rd = fds[0];
-	*wr = fds[1];
-	return 0;
-}
-
 int
 msgq_init(struct msgq *q, msgq_handler handler, void *arg,
     unsigned int batch)
 {
-	if (wake_pipe(&q->rd, &q->wr) != 0)
+	int	fds[2];
+
+	/* Both ends non-blocking and close-on-exec: a wake-up never blocks. */
+	if (pipe_nonblock(fds) != 0)
 		return -1;
+	q->rd = fds[0];
+	q->wr = fds[1];
 	pthread_mutex_init(&q->lock, NULL);
 	STAILQ_INIT(&q->items);
 	q->closed = 0;
