@@ -7,6 +7,7 @@
  * main thread only through its queue (doc/ARCHITECTURE.md).
  */
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +31,51 @@
 #include "util.h"
 #include "worker.h"
 
+/*
+ * Descriptors echod needs besides its connections: standard streams, log
+ * files, the queues' pipes and the bases' epoll fds, the listening and
+ * admin sockets, and room for a reload.
+ */
+static uint64_t
+fd_reserve(const struct config *conf)
+{
+	return 128 + 4 * (uint64_t)config_workers(conf) +
+	    2 * (uint64_t)conf->nlisteners;
+}
+
+/*
+ * Raise the soft descriptor limit as far as max_connections needs (up to
+ * the hard limit, which needs no privilege), and say so when the hard
+ * limit is what bounds the connections: past it, accepting pauses on
+ * EMFILE instead of at max_connections.
+ */
+static void
+fit_fd_limit(const struct config *conf)
+{
+	struct rlimit	rl;
+	uint64_t	want = conf->max_connections + fd_reserve(conf);
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ||
+		    rl.rlim_max > want ? (rlim_t)want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_warn("setrlimit RLIMIT_NOFILE %llu",
+			    (unsigned long long)rl.rlim_cur);
+		if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+			return;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		log_notice("the descriptor limit (%llu) allows about %llu "
+		    "connections, fewer than max_connections (%llu): raise "
+		    "the hard limit (ulimit -Hn, LimitNOFILE=) for more",
+		    (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)(rl.rlim_cur > fd_reserve(conf) ?
+		    rl.rlim_cur - fd_reserve(conf) : 0),
+		    (unsigned long long)conf->max_connections);
+}
+
 struct server *
 server_new(struct config *conf, char **cmdline, int ncmdline, void *tls_ctx)
 {
@@ -44,6 +90,7 @@ server_new(struct config *conf, char **cmdline, int ncmdline, void *tls_ctx)
 	s->tls_ctx = tls_ctx;
 	s->nworkers = config_workers(conf);
 	s->started_us = now_us();
+	fit_fd_limit(conf);
 	return s;
 }
 
