@@ -137,13 +137,22 @@ main_sweep(const struct opts *o, struct outputs *out)
 	struct run	*r = NULL;
 	int		 status;
 
-	if (run_open(o, out->csv, 1, &r) != 0) {
+	switch (run_open(o, out->csv, 1, &r)) {
+	case 0:
+		break;
+	case 1:
+		/* The connection phase ended it: what it found. */
+		run_close(r);
+		report_text(out->summary, r);
+		close_outputs(out);
+		run_free(r);
+		return 1;
+	default:
 		close_outputs(out);
 		run_free(r);
 		return 1;
 	}
 	status = sweep_run(r, out->summary, out->json);
-	run_close(r);
 	if (close_output(o->json_path, out->json) != 0 ||
 	    close_output(o->csv_path, out->csv) != 0)
 		status = 1;

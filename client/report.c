@@ -280,9 +280,11 @@ latency_header(FILE *f, const char *name)
 }
 
 /* The connection phase: counts, what failed and why, the source
- * addresses, connect latency; then the reconnects of the load. */
+ * addresses, connect latency; then the reconnects of the load. A sweep
+ * shows the phase before its steps (loaded: they will run) and the
+ * reconnects after them. */
 static void
-text_connect(FILE *f, const struct run *r)
+text_connect(FILE *f, const struct run *r, int loaded, int reconnects)
 {
 	const struct connect_stats	*st = &r->res.conn;
 	const struct reconnect_stats	*rc = &r->res.reconn;
@@ -301,7 +303,7 @@ text_connect(FILE *f, const struct run *r)
 		fprintf(f, ", %llu FAILED (%s): %s\n",
 		    (unsigned long long)failed,
 		    report_connect_reasons(buf, sizeof buf, st),
-		    !r->res.loaded ? "the load did not run" :
+		    !loaded ? "the load did not run" :
 		    "the load ran on the connections that were up");
 	if (st->retried > 0)
 		fprintf(f, "           %llu connects begun again after a "
@@ -314,9 +316,9 @@ text_connect(FILE *f, const struct run *r)
 		latency_header(f, "connect");
 	if (st->lat.total > 0)
 		text_latency_row(f, "phase", &st->lat);
-	if (rc->lat.total > 0)
+	if (rc->lat.total > 0 && reconnects)
 		text_latency_row(f, "reconnect", &rc->lat);
-	if (!r->res.loaded)
+	if (!loaded || !reconnects)
 		return;
 	fprintf(f, "reconnects %llu", (unsigned long long)rc->established);
 	if (rc->failed > 0)
@@ -352,7 +354,7 @@ report_text(FILE *f, const struct run *r)
 		    sizeof buf, r->measure_wall_ns));
 	fprintf(f, "\n");
 	if (run_has_phase(r))
-		text_connect(f, r);
+		text_connect(f, r, res->loaded, 1);
 	if (!res->loaded)
 		return;
 	fprintf(f, "duration   %.2fs", d);
@@ -479,8 +481,8 @@ json_rate(FILE *f, const struct run *r)
 		    "\"achieved_per_s\": %.3f, \"reached\": null}", achieved);
 }
 
-static void
-json_connect(FILE *f, const struct run *r)
+void
+report_json_connect(FILE *f, const struct run *r)
 {
 	const struct connect_stats	*st = &r->res.conn;
 	const struct reconnect_stats	*rc = &r->res.reconn;
@@ -704,7 +706,7 @@ report_json(FILE *f, const struct run *r)
 	fprintf(f, ",\n");
 	json_tls(f, r);
 	fprintf(f, ",\n");
-	json_connect(f, r);
+	report_json_connect(f, r);
 	fprintf(f, ",\n");
 	json_histograms(f, r);
 	fprintf(f, ",\n");
@@ -733,6 +735,8 @@ report_sweep_head(FILE *f, const struct run *r)
 	    o->threads, o->threads == 1 ? "" : "s");
 	fprintf(f, "messages   %zu bytes, %u in flight per connection%s\n",
 	    o->size, o->depth, o->verify ? ", verified" : "");
+	if (run_has_phase(r))
+		text_connect(f, r, 1, 0);
 	fprintf(f, "steps      %s warm-up and %s measured each, on the same "
 	    "connections\n", report_duration(w, sizeof w, o->warmup_us),
 	    report_duration(d, sizeof d, o->duration_us));
@@ -742,6 +746,25 @@ report_sweep_head(FILE *f, const struct run *r)
 	    "target/s", "achieved/s", "errors", "p50", "p99", "p99.9", "max",
 	    "svc p99", "verdict");
 	fflush(f);
+}
+
+/* After the last step: the reconnects of all steps, if any. */
+void
+report_sweep_tail(FILE *f, const struct run *r)
+{
+	const struct reconnect_stats	*rc = &r->res.reconn;
+
+	if (rc->established == 0 && rc->failed == 0 && rc->skipped == 0)
+		return;
+	fprintf(f, "reconnects %llu over all steps",
+	    (unsigned long long)rc->established);
+	if (rc->failed > 0)
+		fprintf(f, ", %llu failed attempts",
+		    (unsigned long long)rc->failed);
+	if (rc->skipped > 0)
+		fprintf(f, ", %llu requests skipped while down",
+		    (unsigned long long)rc->skipped);
+	fprintf(f, "\n");
 }
 
 void

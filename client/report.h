@@ -47,9 +47,12 @@ int	report_hlog_finish(const struct run *);
 void	report_json_string(FILE *, const char *);
 void	report_json_hist(FILE *, const struct hist *);
 void	report_json_head(FILE *, const struct run *);
+/* "connection_phase" and "reconnects", without a trailing comma. */
+void	report_json_connect(FILE *, const struct run *);
 
 /* A sweep's or search's table: its head, then one row per step. */
 void	report_sweep_head(FILE *, const struct run *);
+void	report_sweep_tail(FILE *, const struct run *);
 void	report_step_row(FILE *, unsigned step, double target,
 	    double achieved, uint64_t errors, const struct hist *lat,
 	    const struct hist *svc, const char *verdict);

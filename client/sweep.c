@@ -737,6 +737,8 @@ sweep_json(FILE *f, const struct sweep *sw)
 		fprintf(f, "\"steps\": %u, ", o->steps);
 	fprintf(f, "\"warmup_s\": %.6f, \"step_duration_s\": %.6f},\n",
 	    (double)o->warmup_us / 1e6, (double)o->duration_us / 1e6);
+	report_json_connect(f, sw->r);
+	fprintf(f, ",\n");
 	fprintf(f, "  \"steps\": [\n");
 	for (i = 0; i < sw->nsteps; i++) {
 		json_step(f, sw, &sw->steps[i]);
@@ -769,6 +771,8 @@ sweep_run(struct run *r, FILE *out, FILE *json)
 	sw.r = r;
 	sw.o = r->o;
 	report_sweep_head(out, r);
+	/* The steps hand back at every step's end; what counts over all of
+	 * them (reconnects) comes once the workers are done. */
 	if (sw.o->sweep == SWEEP_SLO) {
 		run_search(&sw, out);
 		search_verdict_text(out, &sw);
@@ -780,6 +784,8 @@ sweep_run(struct run *r, FILE *out, FILE *json)
 		if (sw.nsteps == 0)
 			status = 1;
 	}
+	run_close(r);
+	report_sweep_tail(out, r);
 	fflush(out);
 	if (json != NULL)
 		sweep_json(json, &sw);

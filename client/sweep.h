@@ -24,8 +24,9 @@ int	sweep_parse_precision(struct opts *, const char *arg, char *err,
 int	sweep_check(struct opts *, char *err, size_t len);
 
 /*
- * Run the sweep or search on r (opened, no step run yet), print the table
- * to out and, when json is not NULL, the whole document to it. Returns the
+ * Run the sweep or search on r (opened, no step run yet), close r, print
+ * the table to out and, when json is not NULL, the whole document to it.
+ * Returns the
  * exit status: 0 when it reached an answer, 1 when the SLO was not met
  * even at FROM or the run was stopped before any step.
  */
