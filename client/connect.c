@@ -358,9 +358,7 @@ arm_pace(struct worker *w, uint64_t due, uint64_t now)
 	struct timeval	tv;
 	uint64_t	us = due > now ? (due - now + 999) / 1000 : 0;
 
-	tv.tv_sec = (time_t)(us / 1000000);
-	tv.tv_usec = (suseconds_t)(us % 1000000);
-	evtimer_add(w->cp.ev_pace, &tv);
+	evtimer_add(w->cp.ev_pace, tv_from_us(&tv, us));
 }
 
 /* The pace now: --connect-rate's share, lowered by the guard's cap. */

@@ -60,9 +60,7 @@ tv_until(uint64_t at_ns, uint64_t now)
 	struct timeval	tv;
 	uint64_t	us = at_ns > now ? (at_ns - now + 999) / 1000 : 0;
 
-	tv.tv_sec = (time_t)(us / 1000000);
-	tv.tv_usec = (suseconds_t)(us % 1000000);
-	return tv;
+	return *tv_from_us(&tv, us);
 }
 
 static void
@@ -353,9 +351,7 @@ worker_setup(struct worker *w)
 	if (sweep_us < 1000)
 		sweep_us = 1000;
 	w->ev_sweep = event_new(w->base, -1, EV_PERSIST, on_sweep, w);
-	tv.tv_sec = 0;
-	tv.tv_usec = (suseconds_t)sweep_us;
-	event_add(w->ev_sweep, &tv);
+	event_add(w->ev_sweep, tv_from_us(&tv, sweep_us));
 	w->ev_tick = evtimer_new(w->base, on_tick, w);
 	w->ev_end = evtimer_new(w->base, on_end, w);
 	w->ev_hard = evtimer_new(w->base, on_hard_stop, w);

@@ -113,9 +113,7 @@ arm_timer(struct session *s, uint64_t delay_ns)
 	struct timeval	tv;
 	uint64_t	us = (delay_ns + 999) / 1000;
 
-	tv.tv_sec = (time_t)(us / 1000000);
-	tv.tv_usec = (suseconds_t)(us % 1000000);
-	evtimer_add(&s->ev_timer, &tv);
+	evtimer_add(&s->ev_timer, tv_from_us(&tv, us));
 }
 
 /* close_notify once, when the stream is healthy and the socket takes it
