@@ -96,6 +96,14 @@ connect_failed_total(const struct connect_stats *st)
 	return n;
 }
 
+uint64_t
+connect_not_tried(const struct connect_stats *st)
+{
+	uint64_t	done = st->established + connect_failed_total(st);
+
+	return st->asked > done ? st->asked - done : 0;
+}
+
 void
 connect_stats_init(struct connect_stats *st)
 {

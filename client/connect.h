@@ -81,6 +81,8 @@ struct connect_phase {
 };
 
 uint64_t	 connect_failed_total(const struct connect_stats *);
+/* Connections a stop (SIGINT) left unresolved: neither up nor failed. */
+uint64_t	 connect_not_tried(const struct connect_stats *);
 const char	*connect_fail_name(enum conn_fail);	/* "timed_out" */
 const char	*connect_fail_text(enum conn_fail);	/* "timed out" */
 void		 connect_stats_init(struct connect_stats *);

@@ -289,6 +289,7 @@ text_connect(FILE *f, const struct run *r, int loaded, int reconnects)
 	const struct connect_stats	*st = &r->res.conn;
 	const struct reconnect_stats	*rc = &r->res.reconn;
 	uint64_t			 failed = connect_failed_total(st);
+	uint64_t			 not_tried = connect_not_tried(st);
 	double				 d = phase_seconds(st);
 	char				 buf[256];
 
@@ -298,13 +299,19 @@ text_connect(FILE *f, const struct run *r, int loaded, int reconnects)
 	    report_duration(buf, sizeof buf, (uint64_t)(d * 1e6 + 0.5)),
 	    per_second(st->established + failed, d));
 	if (failed == 0)
-		fprintf(f, ", none failed\n");
+		fprintf(f, ", none failed");
 	else
-		fprintf(f, ", %llu FAILED (%s): %s\n",
-		    (unsigned long long)failed,
-		    report_connect_reasons(buf, sizeof buf, st),
-		    !loaded ? "the load did not run" :
-		    "the load ran on the connections that were up");
+		fprintf(f, ", %llu FAILED (%s)", (unsigned long long)failed,
+		    report_connect_reasons(buf, sizeof buf, st));
+	if (not_tried > 0)
+		fprintf(f, ", %llu unfinished (stopped)",
+		    (unsigned long long)not_tried);
+	if (!loaded)
+		fprintf(f, ": the load did not run\n");
+	else if (failed > 0)
+		fprintf(f, ": the load ran on the connections that were up\n");
+	else
+		fprintf(f, "\n");
 	if (st->retried > 0)
 		fprintf(f, "           %llu connects begun again after a "
 		    "dropped SYN (a full accept queue)\n",
@@ -495,11 +502,12 @@ report_json_connect(FILE *f, const struct run *r)
 		return;
 	}
 	fprintf(f, "  \"connection_phase\": {\"asked\": %llu, "
-	    "\"established\": %llu, \"failed\": %llu, \"retried\": %llu, "
-	    "\"failed_by_reason\": {",
+	    "\"established\": %llu, \"failed\": %llu, \"unfinished\": %llu, "
+	    "\"retried\": %llu, \"failed_by_reason\": {",
 	    (unsigned long long)st->asked,
 	    (unsigned long long)st->established,
 	    (unsigned long long)connect_failed_total(st),
+	    (unsigned long long)connect_not_tried(st),
 	    (unsigned long long)st->retried);
 	for (i = 0; i < CF_MAX; i++)
 		fprintf(f, "%s\"%s\": %llu", i ? ", " : "",

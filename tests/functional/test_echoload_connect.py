@@ -8,6 +8,7 @@ import json
 import os
 import re
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -39,7 +40,8 @@ address = 127.0.0.1:{port}
 
 def phase(res):
     ph = res["connection_phase"]
-    assert ph["established"] + ph["failed"] == ph["asked"], ph
+    done = ph["established"] + ph["failed"] + ph["unfinished"]
+    assert done == ph["asked"], ph
     assert sum(ph["failed_by_reason"].values()) == ph["failed"], ph
     return ph
 
@@ -301,6 +303,23 @@ def test_no_request_timed_before_phase_ends():
     assert res["requests"] > 0
     assert res["latency_us"]["p50"] < 0.1e6 * SLOW, res["latency_us"]
     assert res["latency_us"]["p99"] < 0.5e6 * SLOW, res["latency_us"]
+
+
+def test_sigint_during_phase_reports_it(echod_factory):
+    d = echod_factory(PLAIN)
+    proc = subprocess.Popen([ECHOLOAD, "-q", "--json", "-", "-c", "100", "-t",
+                             "1", "-d", "5s", "--connect-rate", "20",
+                             f"127.0.0.1:{d.port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30 * SLOW)
+    assert proc.returncode == 1, err
+    ph = phase(json.loads(out))
+    assert ph["load_ran"] is False
+    assert 0 < ph["established"] < 100 and ph["unfinished"] > 0, ph
+    assert "unfinished (stopped): the load did not run" in err, err
 
 
 def test_connect_mode_has_no_phase(echod_factory):
