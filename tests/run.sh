@@ -45,22 +45,9 @@ functional() {	# dir, label, env...
 	    status=1
 }
 
-# The log-sink fault injection again, four more times: its faults (a full
-# file system, stalled FIFOs, reopen storms) race with the load it makes.
-faults() {	# dir, runs
-	local i
-	for i in $(seq 2 "$2"); do
-		echo "== log fault injection (run $i of $2)"
-		env ECHOLOAD_BUILD="$PWD/$1" $PY -m pytest -q -p no:cacheprovider \
-		    --junitxml="$results/func-faults$i.xml" \
-		    tests/functional/test_log_faults.py || status=1
-	done
-}
-
 build build || exit 1
 unit build release
 functional build release
-faults build 5
 functional build poll EVENT_NOEPOLL=1
 functional build select EVENT_NOEPOLL=1 EVENT_NOPOLL=1
 

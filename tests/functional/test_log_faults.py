@@ -5,7 +5,8 @@ file deleted under echod, and storms of reopens. Every test checks the
 three promises of echod(8): files hold whole lines only (each line in one
 file), the access lines written plus those dropped equal the lines produced
 (one per echo connection), and descriptors and threads stay bounded however
-often the sink is reopened. Quick: tests/run.sh runs this file 5 times."""
+often the sink is reopened. tests/run.sh runs it in each of its five
+functional suites (release, poll, select, portable, ASan)."""
 
 import os
 import re
