@@ -381,8 +381,11 @@ take_step(struct sweep *sw, double rate)
 	memcpy(st->svc, &res->svc, sizeof *st->svc);
 	st->held = st->achieved >= rate * HELD && st->errors == 0;
 	st->saturated = st->achieved < rate * SATURATED || st->errors > 0;
-	if (run_stop_requested())
+	if (run_stop_requested()) {
+		/* Cut short: its figures are shown, but it proves nothing. */
 		sw->stopped = 1;
+		st->held = st->saturated = 0;
+	}
 	return st;
 }
 
@@ -418,8 +421,8 @@ run_sweep(struct sweep *sw, FILE *out)
 		if ((st = take_step(sw, rate)) == NULL)
 			return;
 		report_step_row(out, st->index, st->target, st->achieved,
-		    st->errors, st->lat, st->svc, st->held ? "held" :
-		    st->saturated ? "saturated" : "missed");
+		    st->errors, st->lat, st->svc, sw->stopped ? "cut short" :
+		    st->held ? "held" : st->saturated ? "saturated" : "missed");
 		if (st->held)
 			sw->last_held = st;
 		if (st->saturated || sw->stopped) {
@@ -484,6 +487,10 @@ probe(struct sweep *sw, double rate, FILE *out)
 	if ((st = take_step(sw, rate)) == NULL)
 		return NULL;
 	st->meets = slo_judge(&sw->o->slo, st);
+	if (sw->stopped) {
+		st->meets = 0;
+		snprintf(st->why, sizeof st->why, "cut short by a signal");
+	}
 	report_step_row(out, st->index, st->target, st->achieved, st->errors,
 	    st->lat, st->svc, st->meets ? "meets" : st->why);
 	return st;
@@ -581,6 +588,11 @@ search_verdict_text(FILE *f, const struct sweep *sw)
 		return;
 	}
 	rate_text(a, sizeof a, sw->lo->target);
+	if (sw->hi == NULL && sw->stopped) {
+		fprintf(f, "met up to %s; stopped by a signal before a probe "
+		    "failed\n", a);
+		return;
+	}
 	if (sw->hi == NULL) {
 		fprintf(f, "met at %s, the top of the range (TO): the "
 		    "capacity may be higher\n", a);
@@ -701,7 +713,8 @@ json_verdict(FILE *f, const struct sweep *sw)
 		fprintf(f, ", \"bracket_high_per_s\": ");
 		json_rate_or_null(f, sw->hi);
 		fprintf(f, ", \"top_of_range\": %s",
-		    sw->lo != NULL && sw->hi == NULL ? "true" : "false");
+		    sw->lo != NULL && sw->hi == NULL && !sw->stopped ? "true" :
+		    "false");
 	}
 	fprintf(f, ", \"stopped\": %s}", sw->stopped ? "true" : "false");
 }
