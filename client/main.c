@@ -147,6 +147,10 @@ main_sweep(const struct opts *o, struct outputs *out)
 		close_outputs(out);
 		run_free(r);
 		return 1;
+	case -2:	/* not on this event back end: like a usage error */
+		close_outputs(out);
+		run_free(r);
+		return 2;
 	default:
 		close_outputs(out);
 		run_free(r);
@@ -192,10 +196,10 @@ main(int argc, char **argv)
 	setup_signals();
 	if (o.sweep != SWEEP_NONE)
 		return main_sweep(&o, &out);
-	if (run_load(&o, out.csv, out.hlog, &r) != 0) {
+	if ((status = run_load(&o, out.csv, out.hlog, &r)) != 0) {
 		close_outputs(&out);
 		run_free(r);
-		return 1;
+		return status == -2 ? 2 : 1;
 	}
 	/* A connection that did not come up is an error like a request that
 	 * failed; a load that did not run at all is one too. */

@@ -9,6 +9,7 @@
  */
 #include <sys/types.h>
 #include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 
 #include <errno.h>
@@ -39,6 +40,9 @@
 #define START_LEAD_NS	(20 * UINT64_C(1000000))
 /* A worker whose start came this much late says so. */
 #define START_LATE_NS	(50 * UINT64_C(1000000))
+/* Descriptors besides the connections under the select back end: stdio,
+ * output files, each worker's base, the target check (as connect.c). */
+#define SELECT_RESERVE	32
 
 static atomic_int stop_requested;
 
@@ -950,6 +954,51 @@ collect_phase_only(struct run *r)
 			worker_tls_free(&r->workers[i]);
 }
 
+/*
+ * libevent's select back end (chosen with EVENT_NOEPOLL and EVENT_NOPOLL
+ * set, or where it is all there is) watches descriptors below FD_SETSIZE
+ * only, and glibc aborts the process at the first FD_SET past it. A run
+ * that needs more descriptors than that is refused up front; a smaller one
+ * gets a soft limit of FD_SETSIZE, so that a descriptor past it fails with
+ * "too many open files" (counted like any failed connect) instead.
+ */
+static int
+check_select(const struct run *r)
+{
+	const struct opts	*o = r->o;
+	struct event_base	*base;
+	struct rlimit		 rl;
+	uint64_t		 want;
+	int			 select_only;
+
+	if ((base = worker_base(r)) == NULL)
+		return 0;	/* the workers will say so */
+	select_only = strcmp(event_base_get_method(base), "select") == 0;
+	event_base_free(base);
+	if (!select_only)
+		return 0;
+	want = (uint64_t)o->connections + SELECT_RESERVE +
+	    2 * (uint64_t)o->threads;
+	if (want > FD_SETSIZE) {
+		fprintf(stderr, "echoload: -c %u needs about %llu file "
+		    "descriptors, more than libevent's select back end can "
+		    "watch (descriptors below FD_SETSIZE, %d): use at most "
+		    "about %llu connections per echoload process, or a back "
+		    "end without that limit (unset EVENT_NOEPOLL and "
+		    "EVENT_NOPOLL)\n", o->connections,
+		    (unsigned long long)want, FD_SETSIZE,
+		    (unsigned long long)(FD_SETSIZE - SELECT_RESERVE -
+		    2 * (uint64_t)o->threads));
+		return -1;
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > FD_SETSIZE)) {
+		rl.rlim_cur = FD_SETSIZE;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return 0;
+}
+
 int
 run_open(const struct opts *o, FILE *csv, int stepping, struct run **out)
 {
@@ -964,6 +1013,8 @@ run_open(const struct opts *o, FILE *csv, int stepping, struct run **out)
 	r->timeout_ns = o->timeout_us * 1000;
 	r->progress = !o->quiet && isatty(STDERR_FILENO);
 	connect_stats_init(&r->res.conn);
+	if (check_select(r) != 0)
+		return -2;
 	if (resolve_target(r) != 0 || connect_prepare(r) != 0 ||
 	    check_target(r) != 0)
 		return -1;
@@ -1054,7 +1105,7 @@ run_load(const struct opts *o, FILE *csv, FILE *hlog, struct run **out)
 	int	rv;
 
 	if ((rv = run_open(o, csv, 0, out)) < 0)
-		return -1;
+		return rv;
 	(*out)->hlog_fp = hlog;
 	if (rv == 0)
 		run_step(*out, o->rate);

@@ -168,13 +168,14 @@ struct run {
 };
 
 /* Prepare, run one step at -R (or closed loop) and tear down; res is
- * filled in. Returns 0, or -1 after printing why the run could not start. */
+ * filled in. Returns 0, or -1 after printing why the run could not start,
+ * -2 when it cannot be run as asked on this event back end (exit 2). */
 int	run_load(const struct opts *, FILE *csv, FILE *hlog, struct run **);
 /*
  * The same in parts, for sweeps: run_open checks the target, starts the
  * workers and runs the connection phase; it returns 0 when the load may
- * go, 1 when the phase ended the run (run_close, then report), -1 as
- * run_load. The first run_step must be at o->rate (the phase hands over to
+ * go, 1 when the phase ended the run (run_close, then report), -1 or -2
+ * as run_load. The first run_step must be at o->rate (the phase hands over to
  * it); each runs one warm-up and measured window on the same connections
  * and leaves its figures in res. run_close ends the workers and adds what
  * counts over all steps (reconnects, TLS handshakes).
