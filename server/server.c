@@ -8,6 +8,7 @@
  */
 #include <sys/types.h>
 #include <sys/resource.h>
+#include <sys/select.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -74,6 +75,41 @@ fit_fd_limit(const struct config *conf)
 		    (unsigned long long)(rl.rlim_cur > fd_reserve(conf) ?
 		    rl.rlim_cur - fd_reserve(conf) : 0),
 		    (unsigned long long)conf->max_connections);
+}
+
+/*
+ * libevent's select back end (where it is all there is, or chosen with
+ * EVENT_NOEPOLL and EVENT_NOPOLL) watches descriptors below FD_SETSIZE
+ * only, and glibc aborts the process at the first FD_SET past it. So on
+ * select the soft descriptor limit is lowered to FD_SETSIZE: an accept
+ * past it fails with EMFILE and accepting pauses, as at the hard limit.
+ * Called once the main base exists, before any connection.
+ */
+static void
+fit_select(const struct server *s)
+{
+	struct rlimit	rl;
+	uint64_t	fit;
+
+	if (strcmp(event_base_get_method(s->base), "select") != 0 ||
+	    getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur <= FD_SETSIZE)
+		return;
+	rl.rlim_cur = FD_SETSIZE;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		log_warn("setrlimit RLIMIT_NOFILE %d", FD_SETSIZE);
+		return;
+	}
+	fit = FD_SETSIZE > fd_reserve(s->conf) ?
+	    FD_SETSIZE - fd_reserve(s->conf) : 0;
+	if (fit < s->conf->max_connections)
+		log_notice("libevent's select back end watches descriptors "
+		    "below FD_SETSIZE (%d) only: the descriptor limit is "
+		    "lowered to %d, which allows about %llu connections, fewer "
+		    "than max_connections (%llu); accepting pauses past it",
+		    FD_SETSIZE, FD_SETSIZE, (unsigned long long)fit,
+		    (unsigned long long)s->conf->max_connections);
 }
 
 struct server *
@@ -261,6 +297,7 @@ server_start(struct server *s)
 	 */
 	if ((s->base = event_base_new()) == NULL)
 		fatalx("cannot create the main event base");
+	fit_select(s);
 	log_start(s->base);
 	if (msgq_init(&s->mainq, msgq_run_call, NULL, 0) != 0)
 		fatal("main queue");

@@ -4,13 +4,15 @@ without a balancing SO_REUSEPORT must say that reuseport is off."""
 import json
 import os
 import random
+import resource
 import re
 import shutil
+import socket
 import subprocess
 
 import pytest
 
-from conftest import BUILD, ECHOD, ECHOLOAD
+from conftest import BUILD, ECHOD, ECHOLOAD, SLOW
 from echod_util import echo_many, make_conf
 
 # The one-call forms a portable build must not use.
@@ -66,3 +68,58 @@ def test_reuseport_where_unavailable_warns_and_serves(echod_factory):
     assert echo_many(d.port, payloads) == payloads
     warned = "reuseport is not available" in d.stderr()
     assert warned == (not have_reuseport), d.stderr()
+
+
+def test_select_back_end_caps_descriptors(echod_factory):
+    # libevent's select back end cannot watch a descriptor of FD_SETSIZE
+    # (1024) or more: glibc aborted echod at the first one ("bit out of
+    # range 0 - FD_SETSIZE on fd_set"). echod lowers its descriptor limit
+    # to FD_SETSIZE there and says so; connections past it wait, unserved,
+    # as at any descriptor limit, and nothing dies.
+    want = 1200
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < want + 64:
+        pytest.skip(f"the hard descriptor limit ({hard}) is below {want}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want + 64), hard))
+    d = echod_factory("""
+[server]
+workers = 2
+[limits]
+max_connections = 5000
+[listen main]
+address = 127.0.0.1:{port}
+backlog = 4096
+""", env={"EVENT_NOEPOLL": "1", "EVENT_NOPOLL": "1"})
+    socks = []
+    try:
+        assert "(select)" in d.stderr(), d.stderr()
+        assert re.search(r"select back end .*FD_SETSIZE \(1024\).* lowered "
+                         r"to 1024, which allows about \d+ connections",
+                         d.stderr()), d.stderr()
+        with open(f"/proc/{d.pid}/limits") as f:
+            nofile = next(l for l in f if l.startswith("Max open files"))
+        assert nofile.split()[3] == "1024", nofile
+        for _ in range(want):
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+            s.sendall(b"x")
+            socks.append(s)
+        served = 0
+        for s in socks:
+            s.settimeout(0.5 * SLOW if served < 800 else 0.05)
+            try:
+                if s.recv(1) == b"x":
+                    served += 1
+            except socket.timeout:
+                pass
+        assert 800 <= served < want, served
+        assert d.proc.poll() is None, d.stderr()
+        for s in socks:
+            s.close()
+        socks = []
+        assert echo_many(d.port, [b"after"]) == [b"after"]
+        assert "FD_SETSIZE on fd_set" not in d.stderr()
+        assert d.stop() == 0, d.stderr()
+    finally:
+        for s in socks:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
