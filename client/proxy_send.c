@@ -22,6 +22,7 @@
 #include "addr.h"
 #include "echoload.h"
 #include "proxy_send.h"
+#include "sock.h"
 
 static const uint8_t v2_sig[12] = {
 	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
@@ -196,7 +197,7 @@ proxy_send(const struct opts *o, int fd, const struct sockaddr *dst)
 	if ((n = proxy_header(o, fd, dst, buf)) == 0)
 		return -1;
 	do
-		k = send(fd, buf, n, MSG_NOSIGNAL);
+		k = sock_send(fd, buf, n);
 	while (k == -1 && errno == EINTR);
 	if (k == -1)
 		return -1;

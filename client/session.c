@@ -78,7 +78,7 @@ send_with_header(struct session *s, const void *buf, size_t len)
 	struct msghdr	msg = { .msg_iov = iov, .msg_iovlen = 2 };
 	ssize_t		k;
 
-	if ((k = sendmsg(s->fd, &msg, MSG_NOSIGNAL)) == -1)
+	if ((k = sock_sendmsg(s->fd, &msg)) == -1)
 		return -1;
 	if ((size_t)k < s->pp_len) {
 		memmove(s->pp_hdr, s->pp_hdr + k, s->pp_len - (size_t)k);

@@ -136,6 +136,12 @@ sock_send(int fd, const void *buf, size_t len)
 }
 
 ssize_t
+sock_sendmsg(int fd, const struct msghdr *msg)
+{
+	return sendmsg(fd, msg, SEND_FLAGS);
+}
+
+ssize_t
 sock_sendto(int fd, const void *buf, size_t len, const struct sockaddr *to,
     socklen_t tolen)
 {

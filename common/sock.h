@@ -27,6 +27,7 @@ int	pipe_nonblock(int [2]);
  * echod and echoload do from their first line.
  */
 ssize_t	sock_send(int, const void *, size_t);
+ssize_t	sock_sendmsg(int, const struct msghdr *);
 ssize_t	sock_sendto(int, const void *, size_t, const struct sockaddr *,
 	    socklen_t);
 
