@@ -558,6 +558,38 @@ test_v2_tlvs(void **state)
 	assert_string_equal(r.tlv.authority, "a?b?c");
 }
 
+/* What HAProxy 2.6 sent with send-proxy-v2 proxy-v2-options
+ * crc32c,unique-id, and the client's "hello" after it. */
+static void
+test_v2_from_haproxy(void **state)
+{
+	static const uint8_t h[] = {
+		0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49,
+		0x54, 0x0a, 0x21, 0x11, 0x00, 0x3f, 0x7f, 0x00, 0x00, 0x01,
+		0x7f, 0x00, 0x00, 0x01, 0xb0, 0x80, 0x43, 0x94, 0x03, 0x00,
+		0x04, 0xea, 0xbb, 0xb9, 0x12, 0x05, 0x00, 0x29,
+		'7', 'F', '0', '0', '0', '0', '0', '1', ':', 'B', '0', '8',
+		'0', '_', '7', 'F', '0', '0', '0', '0', '0', '1', ':', '4',
+		'3', '9', '4', '_', '6', 'B', '0', 'F', '5', '9', '5', '3',
+		'_', '0', '0', '0', '0', 'h', 'e', 'l', 'l', 'o',
+	};
+	static const char uid[] = "7F000001:B080_7F000001:4394_6B0F5953_0000";
+	struct proxy_result	r;
+	uint8_t			bad[sizeof(h)];
+
+	(void)state;
+	assert_int_equal(proxy_parse(PROXY_V2, h, sizeof(h), &r), PROXY_DONE);
+	assert_int_equal(r.len, sizeof(h) - 5);
+	assert_true(r.tlv.has_crc32c);
+	assert_int_equal(r.tlv.unique_id_len, strlen(uid));
+	assert_memory_equal(r.tlv.unique_id, uid, strlen(uid));
+	assert_sin(&r.src, "127.0.0.1", 45184);
+	assert_sin(&r.dst, "127.0.0.1", 17300);
+	memcpy(bad, h, sizeof(h));
+	bad[60] ^= 1;			/* one bit of the unique ID */
+	expect_fail(PROXY_V2, bad, sizeof(bad), PROXY_ERR_CRC);
+}
+
 static void
 test_crc32c(void **state)
 {
@@ -818,6 +850,7 @@ main(void)
 		cmocka_unit_test(test_v2_malformed),
 		cmocka_unit_test(test_v2_oversized),
 		cmocka_unit_test(test_v2_tlvs),
+		cmocka_unit_test(test_v2_from_haproxy),
 		cmocka_unit_test(test_crc32c),
 		cmocka_unit_test(test_cidr),
 		cmocka_unit_test(test_built_headers_parse),
