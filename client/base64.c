@@ -4,6 +4,8 @@
  * padding anywhere but at the end is refused rather than skipped, so that a
  * damaged log line is reported, not half read.
  */
+#include <string.h>
+
 #include "base64.h"
 
 static const char alphabet[] =
@@ -50,20 +52,26 @@ base64_decoded_max(size_t len)
 	return len / 4 * 3;
 }
 
+/* Each character's six bits; 64 for a character that is none. */
+static uint8_t	sextets[256];
+
+static void
+sextets_init(void)
+{
+	int	i;
+
+	memset(sextets, 64, sizeof sextets);
+	for (i = 0; i < 64; i++)
+		sextets[(unsigned char)alphabet[i]] = (uint8_t)i;
+}
+
 static int
 sextet(char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	/* Filled on first use; the same bytes from any thread. */
+	if (sextets['A'] != 0 || sextets['B'] != 1)
+		sextets_init();
+	return sextets[(unsigned char)c] == 64 ? -1 : sextets[(unsigned char)c];
 }
 
 long

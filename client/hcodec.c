@@ -248,24 +248,56 @@ check_header(const uint8_t *p, const char **why)
 	return 0;
 }
 
-/* One pass over the counts: check them (apply == 0) or add them. */
-static int
-walk_counts(struct hist *h, const uint8_t *p, size_t len,
-    struct hcodec_stats *st, const char **why)
+/* The range of the values counted at index i: lowest, and its width. */
+static inline uint64_t
+index_lowest(uint32_t i)
 {
-	int		apply = st != NULL;
-	uint64_t	lo, hi;
-	uint32_t	i = 0;
+	return i < HIST_SUB_COUNT ? i :
+	    (uint64_t)((i & (HIST_HALF_COUNT - 1)) + HIST_HALF_COUNT) <<
+	    ((i >> HIST_HALF_BITS) - 1);
+}
+
+static inline uint64_t
+index_width(uint32_t i)
+{
+	return i < HIST_SUB_COUNT ? 1 : UINT64_C(1) << ((i >> HIST_HALF_BITS) - 1);
+}
+
+static inline uint64_t
+index_highest(uint32_t i)
+{
+	uint64_t	hi = index_lowest(i) + index_width(i) - 1;
+
+	return hi > HIST_HIGHEST ? HIST_HIGHEST : hi;
+}
+
+/* A count the payload holds: at most one per payload byte. */
+struct count_at {
+	uint32_t	index;
+	uint64_t	count;
+};
+
+/* One pass over the counts: check them all, say what they hold (st), and
+ * list the ones that are not zero, to be added only when all are good. */
+static int
+walk_counts(const uint8_t *p, size_t len, struct hcodec_stats *st,
+    struct count_at *out, size_t *nout, const char **why)
+{
+	uint64_t	total = 0;
+	uint32_t	i = 0, first = 0, last = 0;
 	int64_t		v;
-	size_t		off = 0;
-	int		n;
+	size_t		off = 0, n = 0;
+	int		k;
 
 	while (off < len) {
-		if ((n = zz_decode(p + off, len - off, &v)) < 0) {
+		if (p[off] < 0x80) {	/* one byte: most counts */
+			v = (int64_t)(p[off] >> 1) ^ -(int64_t)(p[off] & 1);
+			off++;
+		} else if ((k = zz_decode(p + off, len - off, &v)) < 0) {
 			*why = "a count is cut short";
 			return -1;
-		}
-		off += (size_t)n;
+		} else
+			off += (size_t)k;
 		if (v < 0) {
 			if (v < -(int64_t)HIST_COUNTS ||
 			    (uint64_t)i + (uint64_t)-v > HIST_COUNTS) {
@@ -279,33 +311,55 @@ walk_counts(struct hist *h, const uint8_t *p, size_t len,
 			*why = "counts go past echoload's highest value";
 			return -1;
 		}
-		if (apply && v > 0) {
-			lo = hist_value_at_index(i);
-			hi = hist_highest_equivalent(lo);
-			h->counts[i] += (uint64_t)v;
-			h->total += (uint64_t)v;
-			if (st->total == 0)
-				st->min = lo;
-			st->total += (uint64_t)v;
-			st->max_lo = lo;
-			st->max_hi = hi > HIST_HIGHEST ? HIST_HIGHEST : hi;
-			h->sum += (uint64_t)v * (lo + (hi - lo + 1) / 2);
-			if (lo < h->min)
-				h->min = lo;
-			if (hi > h->max)
-				h->max = hi > HIST_HIGHEST ? HIST_HIGHEST : hi;
+		if (v > 0) {
+			if (n == 0)
+				first = i;
+			last = i;
+			total += (uint64_t)v;
+			out[n].index = i;
+			out[n++].count = (uint64_t)v;
 		}
 		i++;
 	}
+	*nout = n;
+	memset(st, 0, sizeof *st);
+	if (total > 0) {
+		st->total = total;
+		st->min = index_lowest(first);
+		st->max_lo = index_lowest(last);
+		st->max_hi = index_highest(last);
+	}
 	return 0;
+}
+
+static void
+add_counts(struct hist *h, const struct count_at *c, size_t n,
+    const struct hcodec_stats *st)
+{
+	size_t	k;
+
+	if (st->total == 0)
+		return;
+	for (k = 0; k < n; k++) {
+		h->counts[c[k].index] += c[k].count;
+		h->sum += c[k].count * (index_lowest(c[k].index) +
+		    index_width(c[k].index) / 2);
+	}
+	h->total += st->total;
+	if (st->min < h->min)
+		h->min = st->min;
+	if (st->max_hi > h->max)
+		h->max = st->max_hi;
 }
 
 static int
 decode(struct hist *h, const uint8_t *buf, size_t len,
     struct hcodec_stats *st, const char **why)
 {
-	uint8_t	*raw;
-	size_t	 rawlen, zlen;
+	struct count_at	*counts;
+	uint8_t		*raw;
+	size_t		 rawlen, zlen, payload, n = 0;
+	int		 rv;
 
 	if (len < COMP_HEADER_LEN) {
 		*why = "too short for a compressed histogram";
@@ -323,17 +377,22 @@ decode(struct hist *h, const uint8_t *buf, size_t len,
 	}
 	if (inflate_all(buf + COMP_HEADER_LEN, zlen, &raw, &rawlen, why) != 0)
 		return -1;
-	if (check_header(raw, why) != 0 ||
-	    walk_counts(h, raw + HCODEC_HEADER_LEN,
-	    rawlen - HCODEC_HEADER_LEN, NULL, why) != 0) {
+	/* Check everything (and count) first: a bad count half way must
+	 * not leave half the counts added. */
+	payload = rawlen - HCODEC_HEADER_LEN;
+	counts = malloc((payload + 1) * sizeof *counts);
+	if (counts == NULL) {
 		free(raw);
+		*why = "out of memory";
 		return -1;
 	}
-	memset(st, 0, sizeof *st);
-	walk_counts(h, raw + HCODEC_HEADER_LEN, rawlen - HCODEC_HEADER_LEN, st,
-	    why);
+	rv = check_header(raw, why) == 0 && walk_counts(raw +
+	    HCODEC_HEADER_LEN, payload, st, counts, &n, why) == 0 ? 0 : -1;
+	if (rv == 0 && h != NULL)
+		add_counts(h, counts, n, st);
+	free(counts);
 	free(raw);
-	return 0;
+	return rv;
 }
 
 int

@@ -54,6 +54,7 @@ struct hcodec_stats {
 	uint64_t	max_lo;	/* range of the highest count: the exact */
 	uint64_t	max_hi;	/* maximum lies within it */
 };
+/* h may be NULL: the encoding is only checked and described. */
 int	hcodec_decode_stats(struct hist *h, const char *text, size_t len,
 	    struct hcodec_stats *, const char **why);
 

@@ -60,7 +60,12 @@ struct input {
 	double		 start_delay_s;
 	double		 connect_start_s; /* the phase's start, 0 if none */
 	struct counters	 c;
-	struct hist	*series[NSERIES];
+	struct hist	*series[NSERIES];	/* from an .hlog */
+	char		*text[NSERIES];		/* from JSON, encoded */
+	struct exact {
+		int		summary;	/* the fields below are known */
+		uint64_t	count, min, max, sum, underflow, overflow;
+	}		 ex[NSERIES];
 	struct timeline	*tl;
 	/* The connection phase and the reconnects (their latencies are
 	 * series[SERIES_CONNECT] and series[SERIES_RECONNECT]). */
@@ -228,35 +233,29 @@ json_path(json_t *root, const char *key)
 	return json_object_get(json_object_get(root, first), dot + 1);
 }
 
-/* A whole-run histogram, with the exact figures its summary has. */
+/* A whole-run histogram, kept encoded (it is decoded once, straight into
+ * the sum), with the exact figures its summary has. */
 static int
 json_series(struct input *in, json_t *root, int s, const char *text)
 {
-	const char	*why, *key = summary_key(s);
-	struct hist	*h = new_hist();
+	const char	*key = summary_key(s);
+	struct exact	*ex;
 	json_t		*sum;
-	uint64_t	 v = 0;
 
-	in->series[s] = h;
-	if (hcodec_decode_text(h, text, strlen(text), &why) != 0)
-		return bad("%s: histograms.%s: %s", in->path, series_name(s),
-		    why);
+	if (s < 0 || s >= NSERIES)
+		return -1;
+	in->text[s] = xstrdup(text);
+	ex = &in->ex[s];
 	if (key == NULL || !json_is_object(sum = json_path(root, key)))
 		return 0;
-	if (get_u64(in->path, sum, "count", &v) != 0)
+	if (get_u64(in->path, sum, "count", &ex->count) != 0 ||
+	    get_u64(in->path, sum, "min", &ex->min) != 0 ||
+	    get_u64(in->path, sum, "max", &ex->max) != 0 ||
+	    get_u64(in->path, sum, "sum", &ex->sum) != 0 ||
+	    get_u64(in->path, sum, "underflow", &ex->underflow) != 0 ||
+	    get_u64(in->path, sum, "overflow", &ex->overflow) != 0)
 		return -1;
-	if (v != h->total)
-		return bad("%s: histograms.%s holds %llu values, %s.count "
-		    "says %llu", in->path, series_name(s),
-		    (unsigned long long)h->total, key, (unsigned long long)v);
-	if (h->total == 0)
-		return 0;
-	if (get_u64(in->path, sum, "min", &h->min) != 0 ||
-	    get_u64(in->path, sum, "max", &h->max) != 0 ||
-	    get_u64(in->path, sum, "sum", &h->sum) != 0 ||
-	    get_u64(in->path, sum, "underflow", &h->underflow) != 0 ||
-	    get_u64(in->path, sum, "overflow", &h->overflow) != 0)
-		return -1;
+	ex->summary = 1;
 	return 0;
 }
 
@@ -288,10 +287,8 @@ static int
 json_interval(struct input *in, json_t *o, size_t k)
 {
 	struct tl_interval	*iv = timeline_push(in->tl);
-	struct hcodec_stats	 st;
-	struct hist		*scratch;
 	json_t			*hs, *mx, *v;
-	const char		*name, *why;
+	const char		*name;
 	char			 where[64];
 	int			 s;
 
@@ -313,18 +310,8 @@ json_interval(struct input *in, json_t *o, size_t k)
 			    where, name);
 		if (get_u64(where, mx, name, &iv->max[s]) != 0)
 			return -1;
-		/* Check it now: nothing is written from bad input. */
-		scratch = new_hist();
-		if (hcodec_decode_stats(scratch, json_string_value(v),
-		    strlen(json_string_value(v)), &st, &why) != 0) {
-			free(scratch);
-			return bad("%s: histograms.%s: %s", where, name, why);
-		}
-		free(scratch);
-		if (st.total > 0 && (iv->max[s] < st.max_lo ||
-		    iv->max[s] > st.max_hi))
-			return bad("%s: max_us.%s does not match its histogram",
-			    where, name);
+		/* Decoded (and so checked) when the intervals are added,
+		 * before any output is opened. */
 		iv->hist[s] = xstrdup(json_string_value(v));
 	}
 	return 0;
@@ -427,15 +414,45 @@ json_settings(struct input *in, json_t *root)
 	return 0;
 }
 
+/* The whole file, read in one go (jansson's own file reader takes a
+ * character at a time). */
+static char *
+slurp(const char *path, size_t *len)
+{
+	struct stat	 st;
+	FILE		*f;
+	char		*buf;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return NULL;
+	if (fstat(fileno(f), &st) != 0) {
+		fclose(f);
+		return NULL;
+	}
+	buf = xmalloc((size_t)st.st_size + 1);
+	*len = fread(buf, 1, (size_t)st.st_size, f);
+	if (ferror(f)) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
 static int
 read_json(struct input *in)
 {
 	json_error_t	 err;
 	json_t		*root;
+	char		*text;
+	size_t		 len;
 	int		 rv;
 
-	if ((root = json_load_file(in->path, JSON_REJECT_DUPLICATES,
-	    &err)) == NULL)
+	if ((text = slurp(in->path, &len)) == NULL)
+		return bad("%s: %s", in->path, strerror(errno));
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+	free(text);
+	if (root == NULL)
 		return bad("%s:%d: %s", in->path, err.line, err.text);
 	if (!json_is_object(root)) {
 		json_decref(root);
@@ -545,8 +562,10 @@ input_free(struct input *in)
 	free(in->mode);
 	free(in->target);
 	free(in->address);
-	for (s = 0; s < NSERIES; s++)
+	for (s = 0; s < NSERIES; s++) {
 		free(in->series[s]);
+		free(in->text[s]);
+	}
 	timeline_free(in->tl);
 }
 
@@ -684,16 +703,86 @@ result_hist(struct result *res, int s)
 	}
 }
 
+/* The exact figures of the sum, kept apart while the counts add. */
+struct totals {
+	int		any;
+	uint64_t	min, max, sum, underflow, overflow;
+};
+
 static void
-add_series(struct result *res, const struct input *in, unsigned *mask)
+totals_add(struct totals *t, uint64_t count, uint64_t min, uint64_t max,
+    uint64_t sum, uint64_t underflow, uint64_t overflow)
 {
-	int	s;
+	if (count == 0)
+		return;
+	if (!t->any || min < t->min)
+		t->min = min;
+	if (!t->any || max > t->max)
+		t->max = max;
+	t->any = 1;
+	t->sum += sum;
+	t->underflow += underflow;
+	t->overflow += overflow;
+}
+
+/* One run's histograms into the sum: a log's as read, a JSON result's
+ * decoded straight into it, checked against its summary. */
+static int
+add_series(struct result *res, const struct input *in, unsigned *mask,
+    struct totals tot[NSERIES])
+{
+	const struct exact	*ex;
+	struct hcodec_stats	 st;
+	const struct hist	*h;
+	const char		*why;
+	int			 s;
 
 	for (s = 0; s < NSERIES; s++) {
-		if (in->series[s] == NULL)
+		ex = &in->ex[s];
+		if ((h = in->series[s]) != NULL) {
+			hist_merge(result_hist(res, s), h);
+			totals_add(&tot[s], h->total, h->min, h->max, h->sum,
+			    h->underflow, h->overflow);
+		} else if (in->text[s] != NULL) {
+			if (hcodec_decode_stats(result_hist(res, s),
+			    in->text[s], strlen(in->text[s]), &st, &why) != 0)
+				return bad("%s: histograms.%s: %s", in->path,
+				    series_name(s), why);
+			if (ex->summary && ex->count != st.total)
+				return bad("%s: histograms.%s holds %llu values, "
+				    "its summary says %llu", in->path,
+				    series_name(s),
+				    (unsigned long long)st.total,
+				    (unsigned long long)ex->count);
+			if (ex->summary)
+				totals_add(&tot[s], st.total, ex->min, ex->max,
+				    ex->sum, ex->underflow, ex->overflow);
+			else
+				totals_add(&tot[s], st.total, st.min,
+				    st.max_hi, st.total * ((st.min +
+				    st.max_hi) / 2), 0, 0);
+		} else
 			continue;
 		*mask |= SERIES_BIT(s) & SERIES_INTERVALS;
-		hist_merge(result_hist(res, s), in->series[s]);
+	}
+	return 0;
+}
+
+static void
+set_totals(struct result *res, const struct totals tot[NSERIES])
+{
+	struct hist	*h;
+	int		 s;
+
+	for (s = 0; s < NSERIES; s++) {
+		if (!tot[s].any)
+			continue;
+		h = result_hist(res, s);
+		h->min = tot[s].min;
+		h->max = tot[s].max;
+		h->sum = tot[s].sum;
+		h->underflow = tot[s].underflow;
+		h->overflow = tot[s].overflow;
 	}
 }
 
@@ -745,6 +834,7 @@ merge_interval(struct merge *m, struct timeline *out, double key,
     size_t *cursor, struct hist *acc[NSERIES])
 {
 	struct tl_interval	*iv = timeline_push(out), *src;
+	struct hcodec_stats	 st;
 	const char		*why;
 	size_t			 i;
 	int			 s, any[NSERIES] = { 0 };
@@ -766,10 +856,16 @@ merge_interval(struct merge *m, struct timeline *out, double key,
 		for (s = 0; s < NSERIES; s++) {
 			if (src->hist[s] == NULL)
 				continue;
-			if (hcodec_decode_text(acc[s], src->hist[s],
-			    strlen(src->hist[s]), &why) != 0)
-				return bad("%s: an interval histogram: %s",
-				    m->in[i].path, why);
+			if (hcodec_decode_stats(acc[s], src->hist[s],
+			    strlen(src->hist[s]), &st, &why) != 0)
+				return bad("%s: the interval at %.3fs: %s: %s",
+				    m->in[i].path, src->start_s, series_name(s),
+				    why);
+			if (st.total > 0 && (src->max[s] < st.max_lo ||
+			    src->max[s] > st.max_hi))
+				return bad("%s: the interval at %.3fs: the %s "
+				    "max does not match its histogram",
+				    m->in[i].path, src->start_s, series_name(s));
 			if (src->max[s] > iv->max[s])
 				iv->max[s] = src->max[s];
 			any[s] = 1;
@@ -905,10 +1001,12 @@ add_up(struct merge *m)
 {
 	struct run	*r = &m->run;
 	struct result	*res = &r->res;
+	struct totals	 tot[NSERIES];
 	double		 start, length;
 	size_t		 i;
 	int		 k;
 
+	memset(tot, 0, sizeof tot);
 	merged_settings(m);
 	r->o = &m->o;
 	r->rate = m->o.rate;
@@ -921,7 +1019,8 @@ add_up(struct merge *m)
 	hist_init(&res->reconn.lat);
 	for (i = 0; i < m->n; i++) {
 		counters_add(&res->c, &m->in[i].c);
-		add_series(res, &m->in[i], &r->series);
+		if (add_series(res, &m->in[i], &r->series, tot) != 0)
+			return -1;
 		add_phase(r, &m->in[i]);
 		res->loaded |= m->in[i].loaded;
 		if (m->in[i].start_delay_s > res->start_delay_s)
@@ -932,6 +1031,7 @@ add_up(struct merge *m)
 			r->phase_wall_ns = (uint64_t)llround(
 			    m->in[i].connect_start_s * NS);
 	}
+	set_totals(res, tot);
 	for (k = 0; k < ERR_MAX; k++)
 		res->errors += res->c.errors[k];
 	/* Closed-loop runs carry no service series: there the service time
