@@ -170,14 +170,21 @@ static int
 inflate_all(const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen,
     const char **why)
 {
+	/* One stream, reset for each histogram: a merge decodes thousands,
+	 * and setting zlib up is most of a small one's cost. Histograms are
+	 * decoded on the main thread only. */
+	static z_stream	 zs;
+	static int	 zs_ready;
 	uint8_t		 hdr[HCODEC_HEADER_LEN];
-	z_stream	 zs;
 	uint32_t	 payload;
 	uint8_t		*buf = NULL;
 	int		 rc;
 
-	memset(&zs, 0, sizeof zs);
-	if (inflateInit(&zs) != Z_OK) {
+	if (zs_ready)
+		rc = inflateReset(&zs);
+	else if ((rc = inflateInit(&zs)) == Z_OK)
+		zs_ready = 1;
+	if (rc != Z_OK) {
 		*why = "zlib cannot start";
 		return -1;
 	}
@@ -215,13 +222,11 @@ inflate_all(const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen,
 		    "than its payload length";
 		goto fail;
 	}
-	inflateEnd(&zs);
 	*out = buf;
 	*outlen = HCODEC_HEADER_LEN + payload;
 	return 0;
 fail:
 	free(buf);
-	inflateEnd(&zs);
 	return -1;
 }
 
