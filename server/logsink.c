@@ -100,8 +100,21 @@
  */
 #define AIO_THREADS	32
 #define AIO_IDLE_S	1
-/* A retired sink that cannot write out what it holds in this long gives up. */
-#define RETIRE_US	1000000
+/*
+ * A retired sink (a reload turned its log off) writes out all it holds,
+ * however long that takes, and gives up only on a write that is stuck: one
+ * in flight for STALL_US or longer that it has also found still running on
+ * STALL_POLLS polls or more. Time alone is not enough: on a loaded machine
+ * the loop itself may wake late, so that a write which finished long ago
+ * (or, through a slow disk, is about to) looks as old as a stuck one at
+ * its first look; the polls make sure it was watched for that long. There
+ * is no deadline on the whole: a long queue on a slow file is not stuck. A
+ * file that keeps failing (ENOSPC, EIO) is given up after RETIRE_FAILS
+ * failed writes in a row, backoff between them. What a retired sink gives
+ * up on is reported, counted, when it frees itself (logsink_free).
+ */
+#define STALL_POLLS	4
+#define RETIRE_FAILS	8
 /*
  * Small writes wait up to COALESCE_US for company, unless COALESCE_BYTES
  * are queued: at 200,000 lines/s that turns tens of thousands of 2 KiB
@@ -154,6 +167,8 @@ struct logsink {
 	struct aiocb	*cur;
 	off_t		 sub_size;	/* file_size when cur was submitted */
 	uint64_t	 sub_us;	/* monotonic µs when cur was submitted */
+	unsigned	 busy_polls;	/* aio_error said EINPROGRESS for cur */
+	unsigned	 fail_streak;	/* failed writes since the last good one */
 
 	uint64_t	 retry_at;	/* monotonic µs; 0: none */
 	uint64_t	 retry_us;
@@ -178,7 +193,6 @@ struct logsink {
 
 	int		 draining;
 	int		 retiring;	/* logsink_retire: frees itself when done */
-	uint64_t	 retire_at;	/* monotonic µs: give up then */
 	struct event_base *base;
 	struct event	*timer;
 	struct event	*flush;		/* coalescing timer */
@@ -710,6 +724,7 @@ static void
 sink_fail(struct logsink *s, const char *what, int err)
 {
 	s->st.write_errors++;
+	s->fail_streak++;
 	s->unit_failed = 1;
 	s->backoff_us = s->backoff_us == 0 ? BACKOFF_MIN_US :
 	    s->backoff_us * 2;
@@ -756,6 +771,7 @@ sink_wrote(struct logsink *s, size_t n)
 	s->st.bytes_written += n;
 	s->backoff_us = 0;
 	s->unit_failed = 0;
+	s->fail_streak = 0;
 	if (!unit_advance(s, n))
 		s->st.short_writes++;	/* sink_submit sends the rest */
 }
@@ -858,8 +874,10 @@ sink_reap(struct logsink *s)
 	if (!s->inflight)
 		return 0;
 	err = ops->error(cb);
-	if (err == EINPROGRESS)
+	if (err == EINPROGRESS) {
+		s->busy_polls++;
 		return 0;
+	}
 	if (err == -1)
 		err = errno != 0 ? errno : EIO;
 	res = ops->ret(cb);		/* exactly once */
@@ -946,6 +964,20 @@ static int
 sink_stuck(const struct logsink *s)
 {
 	return s->inflight && now_us() - s->sub_us >= STALL_US;
+}
+
+/*
+ * A retired sink is done: all written, or what is left cannot be written
+ * (the write in flight is stuck, or the file keeps failing).
+ */
+static int
+sink_retired_done(const struct logsink *s)
+{
+	if (logsink_idle(s))
+		return 1;
+	if (s->inflight)
+		return s->busy_polls >= STALL_POLLS && sink_stuck(s);
+	return s->fail_streak >= RETIRE_FAILS;
 }
 
 /*
@@ -1060,6 +1092,7 @@ sink_submit(struct logsink *s)
 	}
 	s->retry_us = 0;
 	s->inflight = 1;
+	s->busy_polls = 0;
 	s->cur = cb;
 	s->st.writes++;
 }
@@ -1083,8 +1116,6 @@ sink_arm(struct logsink *s)
 		event_del(s->timer);
 		return;
 	}
-	if (s->retiring && us > (s->retire_at > now ? s->retire_at - now : 0))
-		us = s->retire_at > now ? s->retire_at - now : 0;
 	event_add(s->timer, tv_from_us(&tv, us));
 }
 
@@ -1100,8 +1131,7 @@ sink_service(struct logsink *s)
 	if (s->nabandoned > 0)
 		reap_abandoned();
 	sink_unstick(s);
-	if (s->retiring && (logsink_idle(s) || sink_stuck(s) ||
-	    now_us() >= s->retire_at)) {
+	if (s->retiring && sink_retired_done(s)) {
 		logsink_free(s);
 		return 1;
 	}
@@ -1220,7 +1250,6 @@ logsink_retire(struct logsink *s)
 		return;
 	}
 	s->retiring = 1;
-	s->retire_at = now_us() + RETIRE_US;
 	sink_service(s);		/* may free s */
 }
 
