@@ -263,7 +263,7 @@ def reload_with(d, text, n):
     write_conf(d, text)
     d.signal(signal.SIGHUP)
     assert wait_for(lambda: d.stderr().count("reload done") >= n,
-                    step=0.005), d.stderr()[-2000:]
+                    timeout=10 * SLOW, step=0.005), d.stderr()[-2000:]
 
 
 def test_idle_timeout_changes_past_libevents_common_timeouts(echod_factory):
