@@ -148,7 +148,7 @@ conn_account_close(struct worker *w, const struct conn *c,
 	rec.start_wall_us = wall_us() - rec.duration_us;
 	rec.listener = l->name;
 	rec.peer = &c->peer.sa;
-	rec.via = c->via.sa.sa_family != AF_UNSPEC ? &c->via.sa : NULL;
+	rec.via = c->via != NULL ? &c->via->sa : NULL;
 	rec.bytes_in = c->bytes_in;
 	rec.bytes_out = c->bytes_out;
 	rec.reason = close_reason_name(reason);
@@ -175,6 +175,7 @@ conn_free(struct conn *c, enum close_reason reason)
 	if (c->out != NULL)
 		evbuffer_free(c->out);
 	conn_account_close(w, c, reason, NULL, NULL);
+	free(c->via);
 	free(c);
 	conn_release(w, l);
 }
@@ -373,7 +374,11 @@ conn_setup(struct worker *w, struct conn *c, int fd, struct listener *l,
 	if (peerlen > sizeof(c->peer))
 		peerlen = sizeof(c->peer);
 	memcpy(&c->peer, peer, peerlen);
-	conn_addr_set(&c->via, via);
+	c->via = NULL;
+	if (via != NULL) {
+		c->via = xmalloc(sizeof(*c->via));
+		conn_addr_set(c->via, via);
+	}
 	counter_add(&w->stats.conns_open, 1);
 	counter_add(&w->stats.conns_total, 1);
 }

@@ -46,7 +46,9 @@ struct conn {
 	uint64_t		 bytes_out;
 	uint64_t		 start_us;	/* monotonic */
 	union conn_addr		 peer;		/* from the PROXY header, if any */
-	union conn_addr		 via;		/* the balancer; AF_UNSPEC: none */
+	union conn_addr		*via;		/* the balancer (PROXY), else NULL:
+						   made only when there is one, so
+						   that plain connections stay small */
 	int			 fd;
 	short			 events;	/* what ev waits for */
 	uint16_t		 chargen_pos;

@@ -135,6 +135,7 @@ tconn_free(struct tconn *c, enum close_reason reason)
 	if (c->c.out != NULL)
 		evbuffer_free(c->c.out);
 	LIST_REMOVE(c, entry);
+	free(c->c.via);
 	free(c);
 	conn_release(w, l);
 }
