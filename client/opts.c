@@ -96,26 +96,10 @@ static const char *mode_names[] = {
 	[MODE_DOWNLOAD] = "download",
 };
 
-static const char *err_names[] = {
-	[ERR_CONNECT] = "connect",
-	[ERR_RESET] = "reset",
-	[ERR_CLOSED] = "closed",
-	[ERR_TIMEOUT] = "timeout",
-	[ERR_MISMATCH] = "mismatch",
-	[ERR_UNEXPECTED] = "unexpected",
-	[ERR_TLS] = "tls",
-};
-
 const char *
 mode_name(enum mode m)
 {
 	return mode_names[m];
-}
-
-const char *
-err_name(enum err_kind k)
-{
-	return err_names[k];
 }
 
 void
@@ -195,42 +179,6 @@ fail(char *err, size_t len, const char *fmt, ...)
 	vsnprintf(err, len, fmt, ap);
 	va_end(ap);
 	return OPTS_ERROR;
-}
-
-/* A rate: a positive decimal with an optional k or m (powers of 1000). */
-int
-opts_parse_rate(const char *s, double *out, const char **why)
-{
-	char	*end;
-	double	 v;
-
-	if (*s == '\0' || *s == '-' || *s == '+') {
-		*why = "not a positive number";
-		return -1;
-	}
-	errno = 0;
-	v = strtod(s, &end);
-	if (end == s || errno != 0 || !isfinite(v)) {
-		*why = "not a number";
-		return -1;
-	}
-	if (*end == 'k' || *end == 'K') {
-		v *= 1e3;
-		end++;
-	} else if (*end == 'm' || *end == 'M') {
-		v *= 1e6;
-		end++;
-	}
-	if (*end != '\0') {
-		*why = "trailing characters";
-		return -1;
-	}
-	if (v <= 0 || v > 1e9) {
-		*why = "out of range (above 0, at most 1000000000)";
-		return -1;
-	}
-	*out = v;
-	return 0;
 }
 
 static int
