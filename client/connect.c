@@ -566,20 +566,20 @@ wait_workers(struct run *r)
 }
 
 int
-connect_phase_wait(struct run *r)
+connect_phase_wait(struct run *r, const struct connect_hooks *h)
 {
 	const struct connect_stats	*st = &r->res.conn;
 	int				 go = 1;
 
 	wait_workers(r);
-	if (run_stop_requested())
+	if (h->stopped())
 		go = -1;
 	else if (run_has_phase(r) && st->established < st->asked) {
 		say_short(r, st);
 		if (st->established == 0 || r->o->require_all)
 			go = -1;
 	}
-	if (go > 0 && run_schedule(r) != 0)
+	if (go > 0 && h->schedule(r) != 0)
 		go = -1;
 	pthread_mutex_lock(&r->lock);
 	r->go = go;

@@ -112,8 +112,15 @@ void	connect_phase_failed(struct session *, enum conn_fail, int err,
 /* The reason for a connect error, or a failure of kind during the phase. */
 enum conn_fail connect_fail_of(int err);
 
+/* What the phase's end asks of run.c, the room above, which passes them
+ * in: was a stop asked for, and schedule the first step's start. */
+struct connect_hooks {
+	int	(*stopped)(void);
+	int	(*schedule)(struct run *);
+};
+
 /* Main thread: wait for every worker's phase, with a progress line.
  * Returns 0 to go on with the load, -1 when it must not start. */
-int	connect_phase_wait(struct run *);
+int	connect_phase_wait(struct run *, const struct connect_hooks *);
 
 #endif
