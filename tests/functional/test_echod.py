@@ -7,12 +7,14 @@ depends on epoll: the same file runs with EVENT_NOEPOLL=1 (poll) and with
 EVENT_NOEPOLL=1 EVENT_NOPOLL=1 (select) exported. Loopback only; every load
 is bounded in bytes and time."""
 
+import fcntl
 import os
 import random
 import re
 import resource
 import signal
 import socket
+import tempfile
 import threading
 import time
 
@@ -120,14 +122,23 @@ def test_listeners_from_command_line(echod_factory):
 
 
 def test_default_listener_is_127_0_0_1_7007(echod_factory):
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", 7007))
-        except OSError:
-            pytest.skip("127.0.0.1:7007 is in use")
-    d = echod_factory(port=7007)
-    assert d.proc.poll() is None
-    assert echo_roundtrip(7007, b"default") == b"default"
+    # The one test on a fixed port: suites that run side by side (tests/run.sh)
+    # take turns with it.
+    lock = open(os.path.join(tempfile.gettempdir(), "echoload-test-7007.lock"),
+                "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", 7007))
+            except OSError:
+                pytest.skip("127.0.0.1:7007 is in use")
+        d = echod_factory(port=7007)
+        assert d.proc.poll() is None
+        assert echo_roundtrip(7007, b"default") == b"default"
+        d.stop()
+    finally:
+        lock.close()
 
 
 # --- modes --------------------------------------------------------------
