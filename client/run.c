@@ -1001,6 +1001,15 @@ check_select(const struct run *r)
 
 /* connect.c is below run.c: the end of its phase reaches back up only
  * through these (doc/ARCHITECTURE.md, "echoload: the rooms"). */
+static const struct session_hooks sess_hooks = {
+	.error = worker_error,
+	.error_detail = worker_error_detail,
+	.done = worker_session_done,
+	.up = connect_phase_up,
+	.failed = connect_phase_failed,
+	.socket = connect_socket,
+};
+
 static const struct connect_hooks phase_hooks = {
 	.stopped = run_stop_requested,
 	.schedule = run_schedule,
@@ -1013,6 +1022,7 @@ run_open(const struct opts *o, FILE *csv, int stepping, struct run **out)
 	unsigned	 i;
 
 	*out = r = xcalloc(1, sizeof *r);
+	r->sess_hooks = &sess_hooks;
 	r->o = o;
 	r->csv = csv;
 	r->stepping = stepping;

@@ -118,7 +118,21 @@ struct result {
 struct timeline;
 struct hlog_writer;
 
+/* What a session reports to the rooms above it, run.c and connect.c. run.c
+ * fills this in for session.c, which calls neither directly
+ * (doc/ARCHITECTURE.md, "echoload: the rooms"). */
+struct session_hooks {
+	void	(*error)(struct worker *, enum err_kind, int err);
+	void	(*error_detail)(struct worker *, enum err_kind, const char *);
+	void	(*done)(struct worker *, uint64_t now);
+	void	(*up)(struct session *, uint64_t now);
+	void	(*failed)(struct session *, enum conn_fail, int err,
+		    const char *detail, uint64_t now);
+	int	(*socket)(const struct run *, unsigned index, int *err);
+};
+
 struct run {
+	const struct session_hooks *sess_hooks;
 	const struct opts *o;
 	struct sockaddr_storage addr;
 	socklen_t	 addrlen;

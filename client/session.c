@@ -173,7 +173,7 @@ sess_finish(struct session *s, uint64_t now)
 		sess_close(s);
 		s->state = S_DONE;
 	}
-	worker_session_done(s->w, now);
+	s->w->run->sess_hooks->done(s->w, now);
 }
 
 /* After an error: close, then reconnect after a pause. */
@@ -205,7 +205,7 @@ phase_fail(struct session *s, enum conn_fail why, int err,
 	evtimer_del(&s->ev_timer);
 	sess_close(s);
 	s->state = S_IDLE;
-	connect_phase_failed(s, why, err, detail, now);
+	s->w->run->sess_hooks->failed(s, why, err, detail, now);
 }
 
 static enum conn_fail
@@ -236,7 +236,7 @@ sess_fail(struct session *s, enum err_kind kind, int err, uint64_t now)
 	if (s->reconnecting && (s->state == S_CONNECTING ||
 	    s->state == S_HANDSHAKE || kind == ERR_CONNECT))
 		s->w->rc.failed++;
-	worker_error(s->w, kind, err);
+	s->w->run->sess_hooks->error(s->w, kind, err);
 	sess_reset(s, now);
 }
 
@@ -260,7 +260,7 @@ tls_fail(struct session *s, int ssl_error, uint64_t now)
 	}
 	if (s->reconnecting && s->state == S_HANDSHAKE)
 		s->w->rc.failed++;
-	worker_error_detail(s->w, ERR_TLS, msg);
+	s->w->run->sess_hooks->error_detail(s->w, ERR_TLS, msg);
 	sess_reset(s, now);
 }
 
@@ -363,7 +363,7 @@ sess_established(struct session *s, uint64_t now)
 	event_add(&s->ev_read, NULL);
 	if (s->w->cp.active) {
 		/* The phase: up, and idle until the load begins. */
-		connect_phase_up(s, now);
+		s->w->run->sess_hooks->up(s, now);
 		return;
 	}
 	if (s->reconnecting)
@@ -451,7 +451,7 @@ tls_start(struct session *s, uint64_t now)
 			phase_fail(s, CF_TLS, 0, err, now);
 			return;
 		}
-		worker_error_detail(s->w, ERR_TLS, err);
+		s->w->run->sess_hooks->error_detail(s->w, ERR_TLS, err);
 		sess_reset(s, now);
 		return;
 	}
@@ -504,7 +504,7 @@ sess_connect(struct session *s, uint64_t now)
 	int			 err = 0;
 
 	s->connect_ns = now;
-	if ((s->fd = connect_socket(r, s->index, &err)) == -1) {
+	if ((s->fd = r->sess_hooks->socket(r, s->index, &err)) == -1) {
 		sess_fail(s, ERR_CONNECT, err, now);
 		return;
 	}
@@ -807,7 +807,7 @@ complete(struct session *s, uint64_t now)
 	if (!f->counted)
 		return;
 	if (bad) {
-		worker_error(w, ERR_MISMATCH, 0);
+		w->run->sess_hooks->error(w, ERR_MISMATCH, 0);
 		return;
 	}
 	w->ival.requests++;
