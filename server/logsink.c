@@ -25,7 +25,7 @@
  *    an fd is never closed (and its number never reused) while a request on
  *    it is in flight: reopen opens the new file first, swaps, and closes the
  *    old fd only once its request is reaped. A request that cannot wait
- *    (stuck past STALL_US when a reopen is due, or not cancellable at close)
+ *    (stuck, see STALL_US, when a reopen is due, or not cancellable at close)
  *    is abandoned: its fd, aiocb and buffer stay alive on a list of their
  *    own until aio_error stops saying EINPROGRESS (struct stalled).
  *  - Writes go through pwrite(), retried with write() on ESPIPE (FIFOs and
@@ -75,13 +75,19 @@
 #define REPORT_US	10000000	/* one stderr report per interval */
 /*
  * A reopen waits for the write in flight, so that no line lands in the wrong
- * file. A write still in flight after STALL_US is taken as stuck (a FIFO
- * whose reader stopped reading, a hung NFS server): a healthy disk finishes
- * a CHUNK_MAX write far sooner, while waiting for good would keep the old
+ * file. A write in flight for STALL_US or longer that was also found still
+ * running on STALL_POLLS polls or more is taken as stuck (a FIFO whose
+ * reader stopped reading, a hung NFS server): a healthy disk finishes a
+ * CHUNK_MAX write far sooner, while waiting for good would keep the old
  * file forever and drop every later line once the buffer is full. The stuck
  * request is abandoned (left to finish on the old fd) and the reopen goes on.
+ * Time alone is not enough: on a loaded machine the loop itself may wake
+ * late, so that a write which finished long ago (or, through a slow disk,
+ * is about to) looks as old as a stuck one at its first look; the polls
+ * make sure it was watched for that long.
  */
 #define STALL_US	200000
+#define STALL_POLLS	4
 /*
  * Requests a sink may leave behind (abandoned) at once. Each holds a glibc
  * aio helper thread blocked in write(2), its fd and its buffer: without a
@@ -102,18 +108,13 @@
 #define AIO_IDLE_S	1
 /*
  * A retired sink (a reload turned its log off) writes out all it holds,
- * however long that takes, and gives up only on a write that is stuck: one
- * in flight for STALL_US or longer that it has also found still running on
- * STALL_POLLS polls or more. Time alone is not enough: on a loaded machine
- * the loop itself may wake late, so that a write which finished long ago
- * (or, through a slow disk, is about to) looks as old as a stuck one at
- * its first look; the polls make sure it was watched for that long. There
+ * however long that takes, and gives up only on a write that is stuck by
+ * the same rule as a reopen (STALL_US and STALL_POLLS). There
  * is no deadline on the whole: a long queue on a slow file is not stuck. A
  * file that keeps failing (ENOSPC, EIO) is given up after RETIRE_FAILS
  * failed writes in a row, backoff between them. What a retired sink gives
  * up on is reported, counted, when it frees itself (logsink_free).
  */
-#define STALL_POLLS	4
 #define RETIRE_FAILS	8
 /*
  * Small writes wait up to COALESCE_US for company, unless COALESCE_BYTES
@@ -959,11 +960,15 @@ sink_do_reopen(struct logsink *s)
 		reopen_swap(s, fd, regular, size);
 }
 
-/* The write in flight has been in flight for STALL_US or longer. */
+/*
+ * The write in flight is stuck: in flight for STALL_US or longer and found
+ * still running on STALL_POLLS polls or more (see STALL_US).
+ */
 static int
 sink_stuck(const struct logsink *s)
 {
-	return s->inflight && now_us() - s->sub_us >= STALL_US;
+	return s->inflight && s->busy_polls >= STALL_POLLS &&
+	    now_us() - s->sub_us >= STALL_US;
 }
 
 /*
@@ -976,7 +981,7 @@ sink_retired_done(const struct logsink *s)
 	if (logsink_idle(s))
 		return 1;
 	if (s->inflight)
-		return s->busy_polls >= STALL_POLLS && sink_stuck(s);
+		return sink_stuck(s);
 	return s->fail_streak >= RETIRE_FAILS;
 }
 

@@ -49,6 +49,7 @@ struct freq {
 	struct step	 step;
 	int		 done;
 	int		 returns;	/* aio_return calls: exactly one */
+	int		 busy;		/* aio_error said EINPROGRESS */
 	ssize_t		 res;
 };
 static struct freq	reqs[256];
@@ -158,10 +159,13 @@ fake_error(const struct aiocb *cb)
 	assert_int_equal(r->returns, 0);
 	if (r->done)
 		return r->step.err;
-	if (r->step.polls == STUCK && !f_released)
+	if (r->step.polls == STUCK && !f_released) {
+		r->busy++;
 		return EINPROGRESS;
+	}
 	if (r->step.polls > 0) {
 		r->step.polls--;
+		r->busy++;
 		return EINPROGRESS;
 	}
 	r->done = 1;
@@ -366,6 +370,46 @@ static void
 check_lines(const char *path, int from, int to)
 {
 	check_file(path, from, to, NULL);
+}
+
+/*
+ * As in logsink.c: a write is stuck once in flight for STALL_US and seen in
+ * progress on STALL_POLLS polls. Tests sleep past the time and drive the
+ * polls themselves, one SIGUSR2 each, so that neither depends on how the
+ * loop's timers happen to fire.
+ */
+#define STALL_US	200000
+#define STALL_POLLS	4
+
+/* Poll the sink once, as a completion signal does. */
+static void
+poll_once(struct fixture *f)
+{
+	raise(SIGUSR2);
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+}
+
+/*
+ * Request r is stuck and past STALL_US: poll until the sink has seen it in
+ * progress STALL_POLLS times. The sink must not give up on it before (the
+ * reopen waits), and must once it has (reopens goes up by one).
+ */
+static void
+poll_until_unstuck(struct fixture *f, int r)
+{
+	struct logsink_stats	st;
+	uint64_t		reopens;
+	int			i;
+
+	logsink_stats(f->sink, &st);
+	reopens = st.reopens;
+	for (i = 0; i < 100 && reqs[r].busy < STALL_POLLS; i++) {
+		assert_int_equal(st.reopens, reopens);
+		poll_once(f);
+		logsink_stats(f->sink, &st);
+	}
+	assert_true(reqs[r].busy >= STALL_POLLS);
+	assert_int_equal(st.reopens, reopens + 1);
 }
 
 static void
@@ -593,10 +637,10 @@ reopen_stuck(struct fixture *f, int extra)
 	logsink_stats(f->sink, &st);
 	assert_int_equal(st.reopens, 0);
 	assert_int_equal(logsink_fd(f->sink), stuck_fd);
-	for (i = 0; i < 1000 && st.reopens == 0; i++) {
-		event_base_loop(f->base, EVLOOP_ONCE);
-		logsink_stats(f->sink, &st);
-	}
+	/* Nor on time alone, however late the loop looks. */
+	usleep(STALL_US + 50000);
+	poll_until_unstuck(f, 0);
+	logsink_stats(f->sink, &st);
 	assert_int_equal(st.reopens, 1);
 	assert_true(logsink_fd(f->sink) != stuck_fd);
 	run_until_idle(f);
@@ -662,6 +706,8 @@ test_reopen_stuck_new_path(void **state)
 	snprintf(other, sizeof(other), "%s/other", f->dir);
 	assert_int_equal(logsink_reopen(f->sink, other), 0);
 	append_lines(f->sink, 10, 20);
+	usleep(STALL_US + 50000);
+	poll_until_unstuck(f, 0);
 	run_until_idle(f);
 	assert_string_equal(logsink_path(f->sink), other);
 	check_file(other, 10, 20, "10 lines dropped\n");
@@ -675,10 +721,13 @@ test_reopen_stuck_new_path(void **state)
 	for (i = 0; i < 100 && f_writes == 2; i++)
 		event_base_loop(f->base, EVLOOP_ONCE);
 	assert_int_equal(f_writes, 3);
-	usleep(250000);
+	usleep(STALL_US + 50000);
 	assert_int_equal(logsink_reopen(f->sink, f->path), 0);
+	for (i = 0; i < 100 && reqs[2].busy < STALL_POLLS; i++)
+		poll_once(f);
+	assert_true(reqs[2].busy >= STALL_POLLS);
 	for (i = 0; i < 20; i++)
-		event_base_loop(f->base, EVLOOP_NONBLOCK);
+		poll_once(f);
 	logsink_stats(f->sink, &st);
 	assert_int_equal(st.reopens, 1);
 	assert_int_equal(st.reopens_deferred, 1);
@@ -719,10 +768,12 @@ test_reopen_storm_stuck(void **state)
 		append_lines(f->sink, k * 10, k * 10 + 10);
 		for (i = 0; i < 5; i++)
 			event_base_loop(f->base, EVLOOP_NONBLOCK);
-		usleep(210000);		/* past STALL_US */
+		usleep(STALL_US + 10000);
+		for (i = 0; i < STALL_POLLS; i++)
+			poll_once(f);	/* seen in progress: stuck */
 		assert_int_equal(logsink_reopen(f->sink, NULL), 0);
 		for (i = 0; i < 5; i++)
-			event_base_loop(f->base, EVLOOP_NONBLOCK);
+			poll_once(f);
 		assert_true(logsink_abandoned() <= 1);
 		if (logsink_fd(f->sink) > maxfd)
 			maxfd = logsink_fd(f->sink);
@@ -740,6 +791,48 @@ test_reopen_storm_stuck(void **state)
 	assert_int_equal(st.reopens, 2);
 	assert_int_equal(logsink_abandoned(), 0);
 	assert_int_equal(st.lines_written + st.lines_dropped, 300);
+}
+
+/*
+ * A reopen on a slow file, watched by a loop that wakes late (a loaded
+ * machine): the write in flight is older than the stall bound when the
+ * reopen looks at it, but it ends on its next polls. Slow is not stuck: the
+ * reopen waits for it, its lines are in the old file and none is counted
+ * as dropped.
+ */
+static void
+test_reopen_slow_loop(void **state)
+{
+	struct fixture		*f = *state;
+	struct logsink_stats	 st;
+	char			 old[160];
+	int			 i;
+
+	/* Each write is seen in progress one poll short of the bound. */
+	plan_reset((struct step){ 0, -1, 0, STALL_POLLS - 1, 0 });
+	append_lines(f->sink, 0, 100);
+	assert_int_equal(logsink_start(f->sink, f->base), 0);
+	for (i = 0; i < 100 && f_writes == 0; i++)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	assert_int_equal(f_inflight, 1);
+	usleep(STALL_US + 50000);
+	snprintf(old, sizeof(old), "%s.1", f->path);
+	assert_int_equal(rename(f->path, old), 0);
+	assert_int_equal(logsink_reopen(f->sink, NULL), 0);
+	append_lines(f->sink, 100, 150);
+	for (i = 0; i < 100 && !logsink_idle(f->sink); i++) {
+		usleep(STALL_US + 50000);
+		poll_once(f);
+	}
+	assert_true(logsink_idle(f->sink));
+	check_lines(old, 0, 100);
+	check_lines(f->path, 100, 150);
+	logsink_stats(f->sink, &st);
+	assert_int_equal(st.reopens, 1);
+	assert_int_equal(st.lines_written, 150);
+	assert_int_equal(st.lines_abandoned, 0);
+	assert_int_equal(st.lines_dropped, 0);
+	assert_int_equal(logsink_abandoned(), 0);
 }
 
 /*
@@ -1126,6 +1219,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reopen_new_path, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_storm_stuck, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_slow_loop, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_torn_line_not_carried_over,
 		    setup, teardown),
