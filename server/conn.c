@@ -416,18 +416,19 @@ conn_start_read(struct worker *w, int fd, struct listener *l,
 	return 0;
 }
 
-struct conn_list {
-	struct conn	**v;
-	size_t		  n, cap;
+struct event_args {
+	event_callback_fn	  cb;
+	void			**v;
+	size_t			  n, cap;
 };
 
 static int
 collect_cb(const struct event_base *base, const struct event *ev, void *arg)
 {
-	struct conn_list	*list = arg;
+	struct event_args	*list = arg;
 
 	(void)base;
-	if (event_get_callback(ev) != conn_cb)
+	if (event_get_callback(ev) != list->cb)
 		return 0;
 	if (list->n == list->cap) {
 		list->cap = list->cap ? list->cap * 2 : 64;
@@ -437,23 +438,24 @@ collect_cb(const struct event_base *base, const struct event *ev, void *arg)
 	return 0;
 }
 
-/* Every plain connection of the worker, from its base's own event list
- * (events must not change while libevent walks it, hence the copy). */
-static void
-collect(struct worker *w, struct conn_list *list)
+void **
+conn_collect_events(struct event_base *base, event_callback_fn cb, size_t *n)
 {
-	memset(list, 0, sizeof(*list));
-	event_base_foreach_event(w->base, collect_cb, list);
+	struct event_args	list = { cb, NULL, 0, 0 };
+
+	event_base_foreach_event(base, collect_cb, &list);
+	*n = list.n;
+	return list.v;
 }
 
 void
 conn_close_all(struct worker *w)
 {
-	struct conn_list	list;
-	size_t			i;
+	void	**v;
+	size_t	  i, n;
 
-	collect(w, &list);
-	for (i = 0; i < list.n; i++)
-		conn_free(list.v[i], CLOSE_SHUTDOWN);
-	free(list.v);
+	v = conn_collect_events(w->base, conn_cb, &n);
+	for (i = 0; i < n; i++)
+		conn_free(v[i], CLOSE_SHUTDOWN);
+	free(v);
 }

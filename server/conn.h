@@ -82,6 +82,11 @@ void	conn_out_add(struct evbuffer **, const void *, size_t);
  * tls_version and tls_cipher are NULL for a plain one. */
 void	conn_account_close(struct worker *, const struct conn *,
 	    enum close_reason, const char *tls_version, const char *tls_cipher);
+/* The arguments of every event on base whose callback is cb, as a copy
+ * (events must not change while libevent walks its list); the caller frees
+ * the array. For closing every connection of a kind at shutdown. */
+void	**conn_collect_events(struct event_base *, event_callback_fn,
+	    size_t *n);
 /* After the connection's memory is gone (the registered release). */
 void	conn_release(struct worker *, struct listener *);
 /* Serve a plain connection; takes over the listener reference. 0, or -1

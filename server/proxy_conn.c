@@ -315,38 +315,15 @@ proxy_conn_start(struct worker *w, int fd, struct listener *l,
 	pconn_wait(w, pc);
 }
 
-struct pconn_list {
-	struct proxy_conn	**v;
-	size_t			  n, cap;
-};
-
-static int
-collect_cb(const struct event_base *base, const struct event *ev, void *arg)
-{
-	struct pconn_list	*list = arg;
-
-	(void)base;
-	if (event_get_callback(ev) != proxy_conn_cb)
-		return 0;
-	if (list->n == list->cap) {
-		list->cap = list->cap ? list->cap * 2 : 64;
-		list->v = xrealloc(list->v, list->cap * sizeof(*list->v));
-	}
-	list->v[list->n++] = event_get_callback_arg(ev);
-	return 0;
-}
-
 void
 proxy_conn_close_all(struct worker *w)
 {
-	struct pconn_list	list;
-	size_t			i;
+	void	**v;
+	size_t	  i, n;
 
-	/* From the base's own list; closing changes it, hence the copy. */
-	memset(&list, 0, sizeof(list));
-	event_base_foreach_event(w->base, collect_cb, &list);
-	for (i = 0; i < list.n; i++) {
-		struct proxy_conn	*pc = list.v[i];
+	v = conn_collect_events(w->base, proxy_conn_cb, &n);
+	for (i = 0; i < n; i++) {
+		struct proxy_conn	*pc = v[i];
 		struct listener		*l = pc->listener;
 		int			 fd = pc->fd;
 
@@ -356,5 +333,5 @@ proxy_conn_close_all(struct worker *w)
 		    memory_order_relaxed);
 		conn_release(w, l);
 	}
-	free(list.v);
+	free(v);
 }
