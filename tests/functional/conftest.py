@@ -2,6 +2,7 @@
 free loopback ports, and run echod as a user would (a config file, a real
 process, signals), always bounded in time."""
 
+import errno
 import os
 import signal
 import signal as signal_mod
@@ -20,12 +21,69 @@ ECHOLOAD = os.path.join(BUILD, "client", "echoload")
 SLOW = float(os.environ.get("ECHOLOAD_SLOW", "1"))
 
 
+def _port_range():
+    """Listening ports for tests come from below the kernel's ephemeral
+    range: a port taken from inside it (bind to 0) can be handed to any
+    outgoing connection on the machine before the server under test binds
+    it, and load tests make thousands of those."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    top = min(low, 65536) - 1
+    return max(1024, top - 12000), top
+
+
+PORT_LOW, PORT_HIGH = _port_range()
+# One counter for every test process on the machine (suites run side by
+# side): each port is handed out once per lap of the range, under a lock.
+PORT_STATE = os.path.join(tempfile.gettempdir(), "echoload-test-ports")
+
+
+def _next_port():
+    import fcntl
+    fd = os.open(PORT_STATE, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        raw = os.read(fd, 32).decode(errors="replace").strip()
+        try:
+            last = int(raw)
+        except ValueError:
+            last = PORT_LOW + os.getpid() % (PORT_HIGH - PORT_LOW)
+        port = last + 1 if PORT_LOW <= last < PORT_HIGH else PORT_LOW
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(port).encode())
+        return port
+    finally:
+        os.close(fd)
+
+
+def _bindable(port):
+    for family, host in ((socket.AF_INET, "127.0.0.1"),
+                         (socket.AF_INET6, "::1")):
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+            except OSError as e:
+                # No IPv6 on this host is not a port in use.
+                if family == socket.AF_INET6 and e.errno in (
+                        errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                    continue
+                return False
+    return True
+
+
 def free_port(family=socket.AF_INET):
-    """A port that was free a moment ago on loopback."""
-    host = "127.0.0.1" if family == socket.AF_INET else "::1"
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A loopback port that no other test has been given and nothing
+    listens on, free on both 127.0.0.1 and ::1."""
+    for _ in range(PORT_HIGH - PORT_LOW):
+        port = _next_port()
+        if _bindable(port):
+            return port
+    raise RuntimeError("no free port in %d-%d" % (PORT_LOW, PORT_HIGH))
 
 
 def wait_port(host, port, timeout=10.0):
