@@ -121,6 +121,17 @@ early_exit(struct config *conf, char **extra, void *tls_ctx, int code)
 	return code;
 }
 
+/* After server_new the server owns the config, the command line and the
+ * TLS context: one free releases them all. */
+static int
+start_failed(struct server *s, const char *err)
+{
+	fprintf(stderr, "echod: %s\n", err);
+	log_finish(0);
+	server_free(s);
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -209,25 +220,21 @@ main(int argc, char **argv)
 	if (sd_listen_fds_apply(conf, err, sizeof(err)) != 0 ||
 	    log_open(&conf->log, err, sizeof(err)) != 0) {
 		fprintf(stderr, "echod: %s\n", err);
-		return 1;
+		log_finish(0);
+		return early_exit(conf, extra, tls_ctx, 1);
 	}
 	s = server_new(conf, extra, nextra, tls_ctx);
-	if (server_bind(s, err, sizeof(err)) != 0) {
-		fprintf(stderr, "echod: %s\n", err);
-		return 1;
-	}
+	if (server_bind(s, err, sizeof(err)) != 0)
+		return start_failed(s, err);
 	if (!foreground && (daemonize || conf->daemon))
 		daemon_detach(conf);
 	if (conf->pid_file != NULL &&
-	    pidfile_write(conf->pid_file, err, sizeof(err)) != 0) {
-		fprintf(stderr, "echod: %s\n", err);
-		return 1;
-	}
+	    pidfile_write(conf->pid_file, err, sizeof(err)) != 0)
+		return start_failed(s, err);
 	if ((conf->user != NULL || conf->group != NULL) &&
 	    privdrop(conf->user, conf->group, err, sizeof(err)) != 0) {
-		fprintf(stderr, "echod: %s\n", err);
 		pidfile_remove();
-		return 1;
+		return start_failed(s, err);
 	}
 	server_start(s);
 	daemon_ready();
