@@ -11,10 +11,10 @@
  * goes through sess_send and sess_recv so that another transport can take
  * their place without touching the state machine.
  *
- * With --tls a session has an SSL object: a handshake state sits between
- * connecting and established, its read event calls on_read_tls (chosen
- * once, when the handshake ends) and sess_send branches to tls_send. The
- * plain path stays as it was.
+ * With --tls a handshake state sits between connecting and established,
+ * and sess_send and sess_recv go through client/tls_conn.c, which owns the
+ * SSL object and answers as send(2) and recv(2) do; the state machine is
+ * the same for both transports, and no OpenSSL call is made here.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -28,9 +28,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-
 #include "connect.h"
 #include "echoload.h"
 #include "hist.h"
@@ -38,7 +35,7 @@
 #include "run.h"
 #include "session.h"
 #include "sock.h"
-#include "tls.h"
+#include "tls_conn.h"
 #include "util.h"
 
 #define BACKOFF_US	100000	/* wait before reconnecting after an error */
@@ -49,10 +46,8 @@ static void	on_read(evutil_socket_t, short, void *);
 static void	on_write(evutil_socket_t, short, void *);
 static void	on_connected(evutil_socket_t, short, void *);
 static void	on_timer(evutil_socket_t, short, void *);
-static void	on_read_tls(evutil_socket_t, short, void *);
 static void	on_handshake(evutil_socket_t, short, void *);
 static void	pump(struct session *, uint64_t);
-static ssize_t	tls_send(struct session *, const uint8_t *, size_t);
 static uint64_t	schedule_at(const struct session *, uint64_t);
 
 static const struct opts *
@@ -94,8 +89,8 @@ send_with_header(struct session *s, const void *buf, size_t len)
 static ssize_t
 sess_send(struct session *s, const void *buf, size_t len)
 {
-	if (s->ssl != NULL)
-		return tls_send(s, buf, len);
+	if (s->tls.ssl != NULL)
+		return tls_conn_send(&s->tls, buf, len);
 	if (s->pp_len != 0)
 		return send_with_header(s, buf, len);
 	return sock_send(s->fd, buf, len);
@@ -104,6 +99,8 @@ sess_send(struct session *s, const void *buf, size_t len)
 static ssize_t
 sess_recv(struct session *s, void *buf, size_t len)
 {
+	if (s->tls.ssl != NULL)
+		return tls_conn_recv(&s->tls, buf, len);
 	return recv(s->fd, buf, len, 0);
 }
 
@@ -116,27 +113,13 @@ arm_timer(struct session *s, uint64_t delay_ns)
 	evtimer_add(&s->ev_timer, tv_from_us(&tv, us));
 }
 
-/* close_notify once, when the stream is healthy and the socket takes it
- * at once; then the SSL object goes. */
-static void
-tls_close(struct session *s)
-{
-	if (!s->tls_dead && s->state == S_ESTABLISHED &&
-	    (SSL_get_shutdown(s->ssl) & SSL_SENT_SHUTDOWN) == 0) {
-		SSL_shutdown(s->ssl);
-		ERR_clear_error();
-	}
-	SSL_free(s->ssl);
-	s->ssl = NULL;
-	s->tls_dead = 0;
-}
-
 /* Drop the socket and everything in flight on it. */
 static void
 sess_close(struct session *s)
 {
-	if (s->ssl != NULL)
-		tls_close(s);
+	/* close_notify only on an established stream, once. */
+	if (s->tls.ssl != NULL)
+		tls_conn_close(&s->tls, s->state == S_ESTABLISHED);
 	if (s->fd != -1) {
 		event_del(&s->ev_read);
 		event_del(&s->ev_write);
@@ -240,19 +223,16 @@ sess_fail(struct session *s, enum err_kind kind, int err, uint64_t now)
 	sess_reset(s, now);
 }
 
-/* A TLS failure: say what OpenSSL says (this empties the thread's error
- * queue, as every failed TLS call must before the next one). */
+/* A TLS failure: say what OpenSSL says. */
 static void
-tls_fail(struct session *s, int ssl_error, uint64_t now)
+tls_fail(struct session *s, uint64_t now)
 {
 	char	why[256], msg[300];
 
-	s->tls_dead = 1;
-	tls_error_text(s->ssl, ssl_error, why, sizeof why);
-	if (s->state == S_HANDSHAKE) {
-		s->w->tls->failed++;
+	tls_conn_why(&s->tls, why, sizeof why);
+	if (s->state == S_HANDSHAKE)
 		snprintf(msg, sizeof msg, "handshake: %s", why);
-	} else
+	else
 		snprintf(msg, sizeof msg, "%s", why);
 	if (s->w->cp.active) {
 		phase_fail(s, CF_TLS, 0, msg, now);
@@ -264,72 +244,16 @@ tls_fail(struct session *s, int ssl_error, uint64_t now)
 	sess_reset(s, now);
 }
 
-/* A read or write failed with errno err (EPROTO from tls_send: a TLS
- * error waits in the queue). */
+/* A read or write failed with errno err (EPROTO from tls_conn.c: the
+ * failure is TLS's, and tls_conn_why says what it was). */
 static void
 sess_io_fail(struct session *s, int err, uint64_t now)
 {
-	if (err == EPROTO && s->ssl != NULL) {
-		tls_fail(s, SSL_ERROR_SSL, now);
+	if (err == EPROTO && s->tls.ssl != NULL) {
+		tls_fail(s, now);
 		return;
 	}
 	sess_fail(s, ERR_RESET, err, now);
-}
-
-/* A failed SSL_read or SSL_write: the socket's own error is a reset as
- * on a plain connection; anything else is TLS's. */
-static void
-tls_io_fail(struct session *s, int ssl_error, uint64_t now)
-{
-	int	err = errno;
-
-	if (ssl_error == SSL_ERROR_SYSCALL && err != 0 &&
-	    ERR_peek_error() == 0) {
-		s->tls_dead = 1;
-		sess_fail(s, ERR_RESET, err, now);
-		return;
-	}
-	tls_fail(s, ssl_error, now);
-}
-
-/* SSL_write until len is out or the socket is full: as with send(2), a
- * short count means full. With partial writes, SSL_write returns after
- * each record; a retry after WANT_WRITE starts at the same stream offset
- * with at least as many bytes, as OpenSSL requires. */
-static ssize_t
-tls_send(struct session *s, const uint8_t *buf, size_t len)
-{
-	size_t	done = 0, k;
-	int	r, e;
-
-	while (done < len) {
-		errno = 0;
-		r = SSL_write_ex(s->ssl, buf + done, len - done, &k);
-		if (r == 1) {
-			done += k;
-			continue;
-		}
-		e = SSL_get_error(s->ssl, r);
-		if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-			if (done > 0)
-				return (ssize_t)done;
-			errno = EAGAIN;
-			return -1;
-		}
-		if (e == SSL_ERROR_SYSCALL && errno != 0 &&
-		    ERR_peek_error() == 0) {
-			s->tls_dead = 1;
-			return -1;
-		}
-		if (e == SSL_ERROR_ZERO_RETURN) {
-			errno = EPIPE;
-			return -1;
-		}
-		s->tls_dead = 1;
-		errno = EPROTO;
-		return -1;
-	}
-	return (ssize_t)done;
 }
 
 /* Back after a failure in the run: its setup time is a figure of its own,
@@ -382,52 +306,40 @@ tls_counted(const struct session *s)
 }
 
 static void
-tls_done(struct session *s)
+handshake_done(struct session *s)
 {
-	struct tls_worker	*tw = s->w->tls;
-	uint64_t		 now = now_ns();
-	uint64_t		 us = (now - s->hs_start_ns + 500) / 1000;
+	uint64_t	now = now_ns();
 
-	if (tls_counted(s)) {
-		if (SSL_session_reused(s->ssl)) {
-			tw->resumed++;
-			hist_record(&tw->hs_resumed, us);
-		} else {
-			tw->full++;
-			hist_record(&tw->hs_full, us);
-		}
-	}
-	if (tw->version == NULL) {
-		tw->version = SSL_get_version(s->ssl);
-		tw->cipher = SSL_get_cipher_name(s->ssl);
-	}
+	tls_conn_handshaken(&s->tls, s->w->tls, tls_counted(s),
+	    (now - s->hs_start_ns + 500) / 1000);
 	event_del(&s->ev_read);
 	event_del(&s->ev_write);
 	event_assign(&s->ev_read, s->w->base, s->fd, EV_READ | EV_PERSIST,
-	    on_read_tls, s);
+	    on_read, s);
 	sess_established(s, now);
-	if (s->ssl != NULL && s->state == S_ESTABLISHED &&
-	    SSL_has_pending(s->ssl))
+	/* Records OpenSSL already read do not make the socket readable. */
+	if (s->tls.ssl != NULL && s->state == S_ESTABLISHED &&
+	    tls_conn_pending(&s->tls))
 		event_active(&s->ev_read, EV_READ, 1);
 }
 
 static void
-tls_step(struct session *s)
+handshake_step(struct session *s)
 {
-	int	r, e;
-
-	errno = 0;
-	if ((r = SSL_connect(s->ssl)) == 1) {
-		tls_done(s);
-		return;
-	}
-	e = SSL_get_error(s->ssl, r);
-	if (e == SSL_ERROR_WANT_READ)
+	switch (tls_conn_handshake(&s->tls, s->w->tls)) {
+	case TLS_STEP_DONE:
+		handshake_done(s);
+		break;
+	case TLS_STEP_WANT_READ:
 		event_add(&s->ev_read, NULL);
-	else if (e == SSL_ERROR_WANT_WRITE)
+		break;
+	case TLS_STEP_WANT_WRITE:
 		event_add(&s->ev_write, NULL);
-	else
-		tls_fail(s, e, now_ns());
+		break;
+	case TLS_STEP_FAILED:
+		tls_fail(s, now_ns());
+		break;
+	}
 }
 
 static void
@@ -435,7 +347,7 @@ on_handshake(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	tls_step(arg);
+	handshake_step(arg);
 }
 
 static void
@@ -444,9 +356,8 @@ tls_start(struct session *s, uint64_t now)
 	struct event_base	*base = s->w->base;
 	char			 err[256];
 
-	s->ssl = tls_ssl_new(s->w->tls, sess_opts(s), s->fd, err, sizeof err);
-	if (s->ssl == NULL) {
-		s->w->tls->failed++;
+	if (tls_conn_open(&s->tls, s->w->tls, sess_opts(s), s->fd, err,
+	    sizeof err) != 0) {
 		if (s->w->cp.active) {
 			phase_fail(s, CF_TLS, 0, err, now);
 			return;
@@ -461,7 +372,7 @@ tls_start(struct session *s, uint64_t now)
 	event_del(&s->ev_write);
 	event_assign(&s->ev_read, base, s->fd, EV_READ, on_handshake, s);
 	event_assign(&s->ev_write, base, s->fd, EV_WRITE, on_handshake, s);
-	tls_step(s);
+	handshake_step(s);
 }
 
 /* TCP is up: the PROXY header first (--proxy), then TLS, if asked for.
@@ -590,7 +501,7 @@ flush(struct session *s, uint64_t now)
 		return 0;
 	}
 	if (sess_mode(s) == MODE_CONNECT && !s->shut && s->count > 0 &&
-	    s->ssl == NULL) {
+	    s->tls.ssl == NULL) {
 		/* Our FIN says "that was all"; the server closes once it has
 		 * echoed everything. Closing first, we keep the TIME_WAIT. */
 		shutdown(s->fd, SHUT_WR);
@@ -887,8 +798,7 @@ on_eof(struct session *s, uint64_t now)
 static void
 tls_shut(struct session *s)
 {
-	SSL_shutdown(s->ssl);
-	ERR_clear_error();
+	tls_conn_shutdown(&s->tls);
 	shutdown(s->fd, SHUT_WR);
 	s->shut = 1;
 }
@@ -903,7 +813,7 @@ after_read(struct session *s, uint64_t now)
 	case MODE_CONNECT:
 		if (s->count == 0) {
 			s->state = S_CLOSING;
-			if (s->ssl != NULL && !s->shut)
+			if (s->tls.ssl != NULL && !s->shut)
 				tls_shut(s);
 		}
 		break;
@@ -913,6 +823,22 @@ after_read(struct session *s, uint64_t now)
 		pump(s, now);
 		break;
 	}
+}
+
+/* Plain TCP: a few full reads, then back to the loop, fair to the other
+ * sessions. TLS: a recv returns one record, and records OpenSSL already
+ * read from the socket do not make it readable again: read until OpenSSL
+ * wants the socket, or come back at once when the round limit stops the
+ * loop. */
+#define READ_ROUNDS	4
+#define TLS_READ_ROUNDS	64
+
+static int
+read_more(const struct session *s, ssize_t n, int rounds)
+{
+	if (s->tls.ssl != NULL)
+		return rounds < TLS_READ_ROUNDS;
+	return n == IO_CHUNK && rounds < READ_ROUNDS;
 }
 
 static void
@@ -936,7 +862,7 @@ on_read(evutil_socket_t fd, short what, void *arg)
 			if (errno == EAGAIN || errno == EWOULDBLOCK ||
 			    errno == EINTR)
 				break;
-			sess_fail(s, ERR_RESET, errno, now);
+			sess_io_fail(s, errno, now);
 			return;
 		}
 		switch (sess_mode(s)) {
@@ -951,64 +877,13 @@ on_read(evutil_socket_t fd, short what, void *arg)
 		case MODE_UPLOAD:
 			break;	/* a discard server sends nothing; drop it */
 		}
-	} while (n == IO_CHUNK && ++rounds < 4);
-	after_read(s, now);
-}
-
-static int
-consume(struct session *s, const uint8_t *buf, size_t n, uint64_t now)
-{
-	switch (sess_mode(s)) {
-	case MODE_ECHO:
-	case MODE_CONNECT:
-		return consume_replies(s, buf, n, now);
-	case MODE_DOWNLOAD:
-		consume_download(s, n, now);
-		break;
-	case MODE_UPLOAD:
-		break;
+	} while (read_more(s, n, ++rounds));
+	if (s->tls.ssl != NULL) {
+		if (n == -1 && s->tls.want_write)
+			event_add(&s->ev_write, NULL);
+		else if (rounds == TLS_READ_ROUNDS && tls_conn_pending(&s->tls))
+			event_active(&s->ev_read, EV_READ, 1);
 	}
-	return 0;
-}
-
-/* SSL_read hands over one record at a time, and records already read
- * from the socket do not make it readable again: read until OpenSSL wants
- * the socket, or come back at once when a round limit stops the loop. */
-#define TLS_READ_ROUNDS	64
-
-static void
-on_read_tls(evutil_socket_t fd, short what, void *arg)
-{
-	struct session	*s = arg;
-	uint8_t		*buf = s->w->rbuf;
-	uint64_t	 now = now_ns();
-	size_t		 n;
-	int		 r, e, rounds = 0;
-
-	(void)fd;
-	(void)what;
-	do {
-		errno = 0;
-		if ((r = SSL_read_ex(s->ssl, buf, IO_CHUNK, &n)) != 1) {
-			e = SSL_get_error(s->ssl, r);
-			if (e == SSL_ERROR_WANT_READ)
-				break;
-			if (e == SSL_ERROR_WANT_WRITE) {
-				event_add(&s->ev_write, NULL);
-				break;
-			}
-			if (e == SSL_ERROR_ZERO_RETURN) {
-				on_eof(s, now);
-				return;
-			}
-			tls_io_fail(s, e, now);
-			return;
-		}
-		if (consume(s, buf, n, now) != 0)
-			return;
-	} while (++rounds < TLS_READ_ROUNDS);
-	if (rounds == TLS_READ_ROUNDS && SSL_has_pending(s->ssl))
-		event_active(&s->ev_read, EV_READ, 1);
 	after_read(s, now);
 }
 

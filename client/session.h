@@ -12,9 +12,9 @@
 #include <stdint.h>
 
 #include "proxy_send.h"
+#include "tls_conn.h"
 
 struct worker;
-struct ssl_st;
 
 enum sess_state {
 	S_IDLE,		/* no socket (connect mode between requests) */
@@ -38,7 +38,7 @@ struct session {
 	unsigned	 index;		/* over all workers, for the stagger */
 	int		 fd;
 	enum sess_state	 state;
-	struct ssl_st	*ssl;		/* NULL: plain TCP */
+	struct tls_conn	 tls;		/* tls.ssl NULL: plain TCP */
 	struct event	 ev_read;
 	struct event	 ev_write;
 	struct event	 ev_timer;
@@ -56,7 +56,6 @@ struct session {
 	uint64_t	 since_ns;	/* what the timeout measures from */
 	int		 bad;		/* current reply failed --verify */
 	int		 shut;		/* connect mode: write side shut down */
-	int		 tls_dead;	/* fatal TLS error: no close_notify */
 	int		 parked;	/* sweep: connected, idle between steps */
 	uint64_t	 hs_start_ns;	/* when the TLS handshake began */
 	uint64_t	 connect_ns;	/* when this connection's setup began */
