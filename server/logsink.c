@@ -507,12 +507,26 @@ sink_notice(struct logsink *s)
 	s->st.notices++;
 }
 
+/* Can a pending reopen swap files now? Once the old file has its lines,
+ * or at once when the old file fails. */
+static int
+reopen_ready(const struct logsink *s)
+{
+	return s->reopen_pending && (s->unit_failed ||
+	    (s->cut == NULL && !s->unit_active));
+}
+
 static void
 sink_schedule(struct logsink *s)
 {
 	struct timeval	tv = { 0, COALESCE_US };
 
 	if (s->flush == NULL || s->inflight || s->queued == 0)
+		return;
+	/* A write that failed waits for its retry time, which sink_arm's
+	 * timer keeps: a flush now would find nothing to do and ask for
+	 * another, and the loop would spin for the whole backoff. */
+	if (s->retry_at != 0 && !reopen_ready(s))
 		return;
 	if (s->queued >= COALESCE_BYTES || s->reopen_pending) {
 		if (!s->flush_now) {
@@ -1040,20 +1054,19 @@ sink_submit(struct logsink *s)
 
 	if (s->inflight || (s->base == NULL && !s->draining))
 		return;
-	/* Batch small writes: wait for the coalescing timer. */
-	if (!s->draining && !s->flush_due && !s->unit_active &&
-	    !s->reopen_pending && !s->retiring && s->queued < COALESCE_BYTES)
-		return;
 	/* Swap once the old file has its lines; if the old file fails, what
 	 * it could not take moves over to the new one. */
-	if (s->reopen_pending && (s->unit_failed ||
-	    (s->cut == NULL && !s->unit_active)))
+	if (reopen_ready(s))
 		sink_do_reopen(s);
 	if (s->retry_at != 0) {
+		/* A retry goes when its time comes, whatever its size: the
+		 * timer that brought us here is not rearmed otherwise. */
 		if (now_us() < s->retry_at)
 			return;
 		s->retry_at = 0;
-	}
+	} else if (!s->draining && !s->flush_due && !s->unit_active &&
+	    !s->reopen_pending && !s->retiring && s->queued < COALESCE_BYTES)
+		return;		/* batch small writes: the coalescing timer */
 	if (!s->unit_active) {
 		c = s->head;
 		if (c == NULL || c->off == c->len)

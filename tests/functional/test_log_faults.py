@@ -256,6 +256,14 @@ def test_fifo_whose_reader_goes_away(echod_factory, tmp_path):
     os.close(rd)
     e.connections(700)          # more than the pipe: writes fail now
     assert wait_for(lambda: e.metrics()["write_errors"] > 0), e.metrics()
+    # A failed write waits for its retry time without spinning, with far
+    # more than a batch queued behind it.
+    e.connections(200)
+    t0, cpu0 = time.monotonic(), e.d.cpu_ticks()
+    time.sleep(1.0)
+    cpu = (e.d.cpu_ticks() - cpu0) / os.sysconf("SC_CLK_TCK")
+    wall = time.monotonic() - t0
+    assert cpu < 0.25 * wall, f"{cpu:.2f} CPU-s in {wall:.1f} s"
     e.d.signal(signal.SIGUSR1)
     assert wait_for(lambda: "log reopen" in e.d.stderr()), e.d.stderr()
     assert echo_roundtrip(e.d.port, b"still echoing") == b"still echoing"

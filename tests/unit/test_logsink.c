@@ -510,6 +510,37 @@ test_eio_then_recovery(void **state)
 	assert_int_equal(st.lines_dropped, 0);
 }
 
+/* After a failed write the sink waits out its backoff asleep, even with
+ * more than a batch queued behind it: the loop wakes a handful of times,
+ * not once per pass (it used to spin on its own flush event). */
+static void
+test_backoff_sleeps(void **state)
+{
+	struct fixture		*f = *state;
+	struct logsink_stats	 st;
+	uint64_t		 t0;
+	int			 wakeups = 0;
+
+	plan_reset((struct step){ 0, -1, 0, 0, 1 });
+	plan_add((struct step){ 0, -1, EIO, 0, 1 });
+	append_lines(f->sink, 0, 4000);		/* above COALESCE_BYTES */
+	assert_int_equal(logsink_start(f->sink, f->base), 0);
+	do {					/* submitted, then reaped */
+		event_base_loop(f->base, EVLOOP_ONCE);
+		logsink_stats(f->sink, &st);
+	} while (st.write_errors == 0 && ++wakeups < 100);
+	assert_int_equal(st.write_errors, 1);
+	wakeups = 0;
+	t0 = now_us();
+	while (now_us() - t0 < 30000 && wakeups < 1000) {
+		event_base_loop(f->base, EVLOOP_ONCE);
+		wakeups++;
+	}
+	assert_true(wakeups < 10);
+	run_until_idle(f);
+	check_lines(f->path, 0, 4000);
+}
+
 static void
 test_lost_signals(void **state)
 {
@@ -1209,6 +1240,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_short_writes, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_eio_then_recovery, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_backoff_sleeps, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_lost_signals, setup,
 		    teardown),
