@@ -332,7 +332,7 @@ void
 server_free(struct server *s)
 {
 	struct listener	*l;
-	int		 i;
+	int		 i, sig;
 
 	if (s->base != NULL) {
 		workers_join();
@@ -352,8 +352,14 @@ server_free(struct server *s)
 		listener_close(l);
 		listener_unref(l);
 	}
-	for (i = 0; i < s->nsignals; i++)
+	/* Freeing a signal event puts back the default action. The exit is
+	 * under way by now: a late stop or reload must not turn it into
+	 * death by signal (exit status, pid file), so they are ignored. */
+	for (i = 0; i < s->nsignals; i++) {
+		sig = event_get_signal(s->signals[i]);
 		event_free(s->signals[i]);
+		signal(sig, SIG_IGN);
+	}
 	if (s->drain_timer != NULL)
 		event_free(s->drain_timer);
 	if (s->base != NULL) {
