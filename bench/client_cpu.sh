@@ -31,31 +31,15 @@ OUT=${OUT:-$HERE/results/client_cpu.txt}
 MEASURE=$HERE/client_cpu_measure.py
 TARGET=0.8
 
-for f in "$ECHOLOAD" "$BASELINE"; do
-	[ -x "$f" ] || { echo "$0: $f not built (ninja -C $BUILD)" >&2; exit 1; }
-done
-for c in redis-benchmark taskset python3; do
-	command -v $c >/dev/null || { echo "$0: $c not found" >&2; exit 1; }
-done
-
-TMP=$(mktemp -d)
-SERVER_PID=
-cleanup() {
-	[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+. "$HERE/lib.sh"
+need "$BUILD" "$ECHOLOAD" "$BASELINE" -- redis-benchmark taskset python3
+scratch
 
 PAYLOAD=$(printf '%064d' 0 | tr 0 x)
 
 taskset -c "$SERVER_CPU" "$BASELINE" "$PORT" &
 SERVER_PID=$!
-for _ in $(seq 50); do
-	(exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break
-	sleep 0.1
-done
+wait_port "$PORT"
 
 # run_client NAME DEPTH REQUESTS: prints CPU seconds per request.
 run_client() {

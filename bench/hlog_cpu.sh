@@ -39,29 +39,13 @@ OUT=${OUT:-$HERE/results/hlog_cpu.txt}
 MEASURE=$HERE/client_cpu_measure.py
 TARGET=1.05
 
-for f in "$ECHOLOAD" "$BASELINE"; do
-	[ -x "$f" ] || { echo "$0: $f not built (ninja -C $BUILD)" >&2; exit 1; }
-done
-for c in taskset python3; do
-	command -v $c >/dev/null || { echo "$0: $c not found" >&2; exit 1; }
-done
-
-TMP=$(mktemp -d)
-SERVER_PID=
-cleanup() {
-	[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+. "$HERE/lib.sh"
+need "$BUILD" "$ECHOLOAD" "$BASELINE" -- taskset python3
+scratch
 
 taskset -c "$SERVER_CPU" "$BASELINE" "$PORT" &
 SERVER_PID=$!
-for _ in $(seq 50); do
-	(exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break
-	sleep 0.1
-done
+wait_port "$PORT"
 
 # run_client VARIANT DEPTH REQUESTS: prints CPU seconds per request.
 run_client() {

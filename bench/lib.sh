@@ -1,8 +1,39 @@
-# lib.sh: what the server benchmarks share; sourced, not run. The caller
-# sets TMP, CLIENT_CPU, REPS, SCALE and TARGET; for compare_case also
+# lib.sh: what the benchmarks share; sourced, not run. need and scratch
+# are every script's preamble. For the rest the caller sets TMP,
+# CLIENT_CPU, REPS, SCALE and TARGET; for compare_case also
 # REF_NAME, REF_PID, REF_PORT (the server echod is compared against),
 # ECHOD_PID, ECHOD_PORT, and RB_EXTRA (an array of extra redis-benchmark
 # arguments, e.g. its TLS options).
+
+# need BUILD_DIR FILE... [-- COMMAND...]: exit with one line unless every
+# FILE is built and every COMMAND is on PATH.
+need() {
+	local build=$1 c
+	shift
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		[ -x "$1" ] || { echo "$0: $1 not built (ninja -C $build)" >&2; exit 1; }
+		shift
+	done
+	[ $# -gt 0 ] && shift
+	for c in "$@"; do
+		command -v "$c" >/dev/null || { echo "$0: $c not found" >&2; exit 1; }
+	done
+}
+
+# scratch: a temporary directory in TMP; at exit the server whose pid is in
+# SERVER_PID, if any, is stopped and the directory removed.
+scratch() {
+	TMP=$(mktemp -d)
+	SERVER_PID=
+	trap scratch_cleanup EXIT
+	trap 'exit 1' INT TERM
+}
+
+scratch_cleanup() {
+	[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$TMP"
+}
 
 # Wait until something accepts on 127.0.0.1:$1.
 wait_port() {

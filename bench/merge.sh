@@ -28,26 +28,13 @@ PORT=${PORT:-17320}
 OUT=${OUT:-$HERE/results/merge.txt}
 TARGET=1.0
 
-for f in "$ECHOLOAD" "$BASELINE"; do
-	[ -x "$f" ] || { echo "$0: $f not built (ninja -C $BUILD)" >&2; exit 1; }
-done
-
-TMP=$(mktemp -d)
-SERVER_PID=
-cleanup() {
-	[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+. "$HERE/lib.sh"
+need "$BUILD" "$ECHOLOAD" "$BASELINE"
+scratch
 
 "$BASELINE" "$PORT" &
 SERVER_PID=$!
-for _ in $(seq 50); do
-	(exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break
-	sleep 0.1
-done
+wait_port "$PORT"
 
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 "$ECHOLOAD" -q -t 2 -c 50 -R "$RATE" -d "$DURATION" --json "$TMP/run.json" \

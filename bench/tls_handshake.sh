@@ -36,22 +36,9 @@ REPS=${REPS:-3}
 PORT=${PORT:-17400}
 OUT=${OUT:-$HERE/results/tls_handshake.txt}
 
-for f in "$ECHOLOAD" "$ECHOD"; do
-	[ -x "$f" ] || { echo "$0: $f not built (ninja -C $BUILD)" >&2; exit 1; }
-done
-for c in openssl taskset python3; do
-	command -v $c >/dev/null || { echo "$0: $c not found" >&2; exit 1; }
-done
-
-TMP=$(mktemp -d)
-SERVER_PID=
-cleanup() {
-	[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+. "$HERE/lib.sh"
+need "$BUILD" "$ECHOLOAD" "$ECHOD" -- openssl taskset python3
+scratch
 
 ossl() { openssl "$@" >/dev/null 2>&1 </dev/null; }
 
@@ -77,10 +64,7 @@ EOF
 
 taskset -c "$SERVER_CPU" "$ECHOD" -f -c "$TMP/echod.conf" 2>"$TMP/echod.err" &
 SERVER_PID=$!
-for _ in $(seq 50); do
-	(exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break
-	sleep 0.1
-done
+wait_port "$PORT"
 
 # Each prints: handshakes/s resumed-count total-count
 run_stime() {
